@@ -9,7 +9,8 @@ Layout ([DOC] "Structure of the Message Header")::
     offset 4  nLen         payload length, uint32 little-endian
 
 The estimated flag is the most significant bit: Loxone's own clients (lxcommunicator,
-LxCommunicator.NET) read it that way and a real capture has ``cInfo = 0x80`` (protocol doc §2.1, §9).
+LxCommunicator.NET) read it that way and a real capture has ``cInfo = 0x80``
+(protocol doc §2.1, §9).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ _LOXONE_UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 
 def uuid_to_str(raw: bytes) -> str:
-    """Format a raw 16-byte UUID as Loxone writes it, e.g. ``0f869a64-0200-0a9b-ffffd4c75dbaf53c``."""
+    """Format a raw 16-byte UUID as Loxone writes it: ``0f869a64-0200-0a9b-ffffd4c75dbaf53c``."""
     if len(raw) != RAW_UUID_SIZE:
         raise ValueError(f"a Loxone UUID has 16 bytes, got {len(raw)}")
     data1, data2, data3, data4 = _GUID_FIELDS.unpack(raw)
