@@ -263,10 +263,9 @@ def test_arbitrary_bytes_either_decode_or_raise_remote_protocol_error(data):
     reader = MessageReader()
     try:
         event = reader.receive(data)
-    except RemoteProtocolError as exc:
-        assert str(exc)
-    else:
-        assert event is None or isinstance(event, Event)
+    except RemoteProtocolError:
+        return
+    assert event is None or isinstance(event, Event)
 
 
 websocket_messages = st.one_of(
@@ -294,6 +293,6 @@ def test_arbitrary_message_sequences_either_decode_or_raise_remote_protocol_erro
         try:
             event = reader.receive(message)
         except RemoteProtocolError:
-            reader = MessageReader()
+            reader = MessageReader()  # a session restarts with a fresh reader after an error
         else:
-            assert event is None or isinstance(event, Event)  # a session restarts with a fresh reader after an error
+            assert event is None or isinstance(event, Event)

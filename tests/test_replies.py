@@ -196,7 +196,6 @@ def test_ll_reply_round_trip(control, value, code, code_key, as_string):
 def test_any_text_parses_or_raises_remote_protocol_error(text):
     try:
         reply = parse_ll_reply(text)
-    except RemoteProtocolError as exc:
-        assert str(exc)
-    else:
-        assert isinstance(reply.code, int)
+    except RemoteProtocolError:
+        return
+    assert isinstance(reply.code, int)

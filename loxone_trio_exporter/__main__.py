@@ -1,0 +1,7 @@
+"""``python -m loxone_trio_exporter`` runs the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
