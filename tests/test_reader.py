@@ -172,6 +172,13 @@ def test_payload_of_the_wrong_size():
         reader.receive(encode_value_states([(UUID_A, 1.0)]))
 
 
+def test_pending_payload_that_starts_like_a_bad_header_is_a_size_error():
+    reader = MessageReader()
+    reader.receive(build_header(MessageIdentifier.VALUE_STATES, 24))
+    with pytest.raises(RemoteProtocolError, match="payload of 8 bytes, header announced 24"):
+        reader.receive(bytes.fromhex("0309000000000000"))
+
+
 def test_short_binary_message_where_a_header_was_expected():
     with pytest.raises(RemoteProtocolError, match="3 bytes where a header") as caught:
         MessageReader().receive(b"\x03\x00\x00")

@@ -57,6 +57,9 @@ def test_control_echo_in_dev_and_jdev_spelling_matches_the_command():
 def test_extra_keys_are_kept():
     reply = parse_ll_reply('{"LL":{"control":"a/all","value":"1","Code":"200","output0":"x"}}')
     assert reply.extra == {"output0": "x"}
+    assert encode_ll_reply("a/all", "1", extra={"output0": "x"}) == (
+        '{"LL":{"control":"a/all","value":"1","Code":"200","output0":"x"}}'
+    )
 
 
 def test_real_401_reply_with_an_object_value():
@@ -151,6 +154,7 @@ def test_value_with_backslash_escaped_quotes():
     ("value", "message"),
     [
         ("2021-01-20 21:15:12", "not an object"),
+        ("[1, 2]", "not an object"),
         (7, "not an object"),
         ("{'snr': 5, 'version': '1'}", "must be strings"),
         ("{'snr': 'a', 'version': '1', 'httpsStatus': 'yes'}", "httpsStatus must be a number"),

@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 import struct
 
-from ..errors import RemoteProtocolError
-
 RAW_UUID_SIZE = 16
 
 NULL_UUID = bytes(RAW_UUID_SIZE)
@@ -44,11 +42,3 @@ def uuid_from_str(text: str) -> bytes:
 def is_uuid_str(text: str) -> bool:
     """True when ``text`` is a Loxone UUID string (``8-4-4-16``), without a suffix."""
     return _LOXONE_UUID_PATTERN.fullmatch(text) is not None
-
-
-def read_raw_uuid(data: bytes | memoryview, offset: int) -> bytes:
-    """Slice one raw UUID out of a payload, as immutable bytes usable as a dict key."""
-    end = offset + RAW_UUID_SIZE
-    if end > len(data):
-        raise RemoteProtocolError("truncated UUID", offset=offset)
-    return bytes(data[offset:end])
