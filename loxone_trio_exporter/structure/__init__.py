@@ -1,0 +1,38 @@
+"""The structure file ``LoxAPP3.json``: a frozen model of it and the state index.
+
+``load_structure`` turns the file into a ``Structure`` (controls, rooms, categories, global and
+weather states, units from the format strings); ``build_state_index`` turns that into the lookup
+the event path uses, raw 16-byte state UUID -> every owner. Pure and synchronous: no trio here.
+"""
+
+from ..errors import StructureError
+from ._index import OwnerKind, StateIndex, StateOwner, build_state_index
+from ._load import load_structure, structure_from_dict
+from ._model import (
+    Category,
+    Control,
+    ControlState,
+    MiniserverInfo,
+    Room,
+    Structure,
+    WeatherServer,
+)
+from ._units import unit_from_format
+
+__all__ = [
+    "Category",
+    "Control",
+    "ControlState",
+    "MiniserverInfo",
+    "OwnerKind",
+    "Room",
+    "StateIndex",
+    "StateOwner",
+    "Structure",
+    "StructureError",
+    "WeatherServer",
+    "build_state_index",
+    "load_structure",
+    "structure_from_dict",
+    "unit_from_format",
+]
