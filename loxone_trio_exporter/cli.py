@@ -21,8 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="loxone-trio-exporter",
         description="Prometheus exporter for Loxone Miniservers.",
         epilog=(
-            "This release contains the protocol core and its tests; the run, check, demo and "
-            "simulate commands arrive with the exporter and simulator releases."
+            "The run, check and demo commands arrive with the exporter release; simulate serves "
+            "simulated Miniservers now."
         ),
     )
     parser.add_argument(
@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="version",
         version=f"loxone-trio-exporter {__version__} (Python {platform.python_version()})",
     )
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Imported here so that ``--version`` and ``--help`` do not load trio and the simulator.
+    from .simulator._cli import add_simulate_parser  # noqa: PLC0415
+
+    add_simulate_parser(subcommands)
     return parser
 
 
@@ -41,9 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     try:
-        parser.parse_args(args)
+        parsed = parser.parse_args(args)
     except SystemExit as exit_request:  # argparse exits on --help, --version and bad usage
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
+    if parsed.command == "simulate":
+        from .simulator._cli import run_simulate  # noqa: PLC0415
+
+        return run_simulate(parsed)
+    parser.print_help()
     return EXIT_OK
 
 

@@ -1,0 +1,225 @@
+"""One simulated Miniserver WebSocket connection: wsproto framing around a ``ServerSession``.
+
+Two tasks per connection: the reader feeds client frames to the session and queues its replies;
+the writer is the only one that writes to the stream, so replies, pongs, state tables from the
+broadcaster and the close frame go out in the order they were queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    TextMessage,
+)
+
+from ..protocol import MessageIdentifier, build_header
+from ._outputs import Close, Output, Send, StartStreaming
+from ._session import ServerSession
+
+if TYPE_CHECKING:
+    from ._server import SimulatedServer
+
+log = logging.getLogger(__name__)
+
+OUTBOX_CAPACITY = 2000  # messages; a client this far behind is cut, as a Miniserver would
+READ_CHUNK = 65536
+
+
+@attrs.frozen
+class _CloseFrame:
+    code: int
+    reason: str
+
+
+@attrs.frozen
+class _RawEvent:
+    """A wsproto event to send as it is (pong, close reply)."""
+
+    event: object
+
+
+_Outgoing = bytes | str | _CloseFrame | _RawEvent
+
+
+class WebSocketClient:
+    """A connected client of one simulated Miniserver."""
+
+    def __init__(self, server: SimulatedServer, stream: trio.abc.Stream, ws: WSConnection) -> None:
+        self.server = server
+        self.stream = stream
+        self.ws = ws
+        self.session: ServerSession = server.new_session()
+        self.streaming = False
+        self._outbox_send, self._outbox_receive = trio.open_memory_channel[_Outgoing](
+            OUTBOX_CAPACITY
+        )
+        self._cancel_scope = trio.CancelScope()
+        self._closing = False
+
+    # --- used by the server: faults and broadcasting ------------------------------------------
+
+    def offer(self, messages: list[bytes]) -> bool:
+        """Queue broadcast messages without waiting; ``False`` (and the client is cut) if full."""
+        if self._closing:
+            return True
+        try:
+            for message in messages:
+                self._outbox_send.send_nowait(message)
+        except trio.WouldBlock:
+            log.warning("simulator: client too slow for the event rate, cutting it")
+            self.abort()
+            return False
+        return True
+
+    def queue(self, message: bytes | str) -> None:
+        self._queue(message)
+
+    def close(self, code: int, reason: str) -> None:
+        """Send a close frame after what is queued, then end the connection."""
+        self._queue(_CloseFrame(code, reason))
+        self._closing = True
+
+    def abort(self) -> None:
+        """End the connection at once, without a close frame (a cut cable, a reboot)."""
+        self._closing = True
+        self._cancel_scope.cancel()
+
+    def _queue(self, item: _Outgoing) -> None:
+        if self._closing:
+            return
+        try:
+            self._outbox_send.send_nowait(item)
+        except trio.WouldBlock:
+            self.abort()
+
+    # --- the connection -------------------------------------------------------------------------
+
+    async def run(self, subprotocols: list[str]) -> None:
+        accept = AcceptConnection(
+            subprotocol="remotecontrol" if "remotecontrol" in subprotocols else None
+        )
+        await self.stream.send_all(self.ws.send(accept))
+        self.server.clients.add(self)
+        try:
+            with self._cancel_scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer, nursery.cancel_scope)
+                    nursery.start_soon(self._auth_watchdog)
+                    await self._reader()
+                    # The reader ended (close requested or client gone): let the writer drain.
+                    self._closing = True
+                    self._outbox_send.close()
+        finally:
+            self.server.clients.discard(self)
+            self.server.streaming_clients.discard(self)
+            with trio.CancelScope(shield=True):
+                await self.stream.aclose()
+
+    async def _reader(self) -> None:
+        text_parts: list[str] = []
+        binary_parts: list[bytes] = []
+        idle_timeout = self.server.options.idle_timeout_seconds
+        while not self._closing:
+            with trio.move_on_after(idle_timeout) as idle:
+                data = await self.stream.receive_some(READ_CHUNK)
+            if idle.cancelled_caught:
+                self.close(1000, "idle timeout")  # the Miniserver drops silent clients
+                return
+            if not data:
+                return
+            self.ws.receive_data(bytes(data))
+            for event in self.ws.events():
+                if isinstance(event, TextMessage):
+                    text_parts.append(event.data)
+                    if event.message_finished:
+                        text, text_parts = "".join(text_parts), []
+                        self._apply(self.session.receive(text, self.server.wall_clock()))
+                elif isinstance(event, BytesMessage):
+                    binary_parts.append(bytes(event.data))
+                    if event.message_finished:
+                        data_, binary_parts = b"".join(binary_parts), []
+                        self._apply(self.session.receive_binary(data_))
+                elif isinstance(event, Ping):
+                    self._queue(_RawEvent(event.response()))
+                elif isinstance(event, CloseConnection):
+                    self._queue(_RawEvent(event.response()))
+                    self._closing = True
+                    return
+
+    def _apply(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, Send):
+                if self.server.stalled:
+                    continue  # a stalled Miniserver answers nothing, keepalives included
+                for message in output.messages:
+                    self._queue(message)
+            elif isinstance(output, StartStreaming):
+                self.server.start_streaming(self)
+            elif isinstance(output, Close):
+                self.close(output.code, output.reason)
+
+    async def _auth_watchdog(self) -> None:
+        await trio.sleep(self.server.options.auth_timeout_seconds)
+        if not self.session.authenticated:
+            self._apply(self.session.on_auth_timeout())
+
+    async def _writer(self, connection_scope: trio.CancelScope) -> None:
+        async with self._outbox_receive:
+            async for first in self._outbox_receive:
+                batch = [first]
+                # Drain what is already queued into one write: a tick's tables go out together.
+                while len(batch) < 256:
+                    try:
+                        batch.append(self._outbox_receive.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                done = await self._write(batch)
+                if done:
+                    break
+        connection_scope.cancel()
+
+    async def _write(self, batch: list[_Outgoing]) -> bool:
+        """Write a batch; ``True`` when a close frame went out and the connection is over."""
+        chunks: list[bytes] = []
+        finished = False
+        for item in batch:
+            if isinstance(item, _CloseFrame):
+                chunks.append(self.ws.send(CloseConnection(code=item.code, reason=item.reason)))
+                finished = True
+                break
+            if isinstance(item, _RawEvent):
+                chunks.append(self.ws.send(item.event))  # type: ignore[arg-type]
+                finished = isinstance(item.event, CloseConnection)
+                if finished:
+                    break
+                continue
+            message: Message[Any]
+            message = TextMessage(item) if isinstance(item, str) else BytesMessage(item)
+            chunks.append(self.ws.send(message))
+        try:
+            await self.stream.send_all(b"".join(chunks))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return True
+        return finished
+
+
+def out_of_service_header() -> bytes:
+    return build_header(MessageIdentifier.OUT_OF_SERVICE, 0)
+
+
+# A header with an identifier that does not exist: what the ``garbage`` fault sends.
+GARBAGE_MESSAGE = bytes([0x03, 0xEE, 0x00, 0x00]) + (2**32 - 1).to_bytes(4, "little")
+
+
+def new_server_websocket() -> WSConnection:
+    return WSConnection(ConnectionType.SERVER)
