@@ -20,9 +20,13 @@ from loxone_trio_exporter.protocol import (
     OutOfService,
     RemoteProtocolError,
     ValueStatesReceived,
+    credential_hash,
+    getjwt_command,
     load_public_key,
     parse_api_key_value,
+    parse_getkey2_value,
     parse_ll_reply,
+    parse_token_value,
     uuid_to_str,
 )
 from loxone_trio_exporter.simulator import (
@@ -38,7 +42,8 @@ USERS = (
 
 
 async def start(nursery, **overrides):
-    options = SimulatorOptions(port=0, controls=20, users=USERS, rate=500.0, seed=7, **overrides)
+    settings = {"port": 0, "controls": 20, "users": USERS, "rate": 500.0, "seed": 7}
+    options = SimulatorOptions(**(settings | overrides))
     handle = await nursery.start(serve_simulator, options)
     return handle.servers[0]
 
@@ -423,3 +428,78 @@ async def test_count_serves_independent_miniservers(nursery):
     assert len(serials) == 3
     for port in handle.ports:
         assert (await http_request(port, "/jdev/cfg/apiKey")).status == 200
+
+
+# --- what independent clients rely on (protocol doc 9c) ------------------------------------------
+
+
+async def test_websocket_path_may_carry_a_cache_buster_query(nursery):
+    server = await start(nursery)
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with trio.open_nursery() as client_nursery:
+        ws = await trio_websocket.wrap_client_stream(
+            client_nursery,
+            stream,
+            "127.0.0.1",
+            "/ws/rfc6455?_=1700000000000",
+            subprotocols=["remotecontrol"],
+        )
+        await ws.send_message("keepalive")
+        assert isinstance(MessageReader().receive(await ws.get_message()), KeepaliveReceived)
+        await ws.aclose()
+    await stream.aclose()
+
+
+async def test_websocket_pings_are_answered(nursery):
+    server = await start(nursery)
+    async with open_client(server.port) as client:
+        with trio.fail_after(5):
+            await client.ws.ping(b"are you there")
+
+
+async def test_token_login_over_http_then_structure_with_bearer(nursery):
+    server = await start(nursery)
+    user = USERS[1]
+    key_response = await http_request(server.port, f"/jdev/sys/getkey2/{user.name}")
+    key = parse_getkey2_value(parse_ll_reply(key_response.body).value)
+    assert key.hash_algorithm is HashAlgorithm.SHA1
+    hashed = credential_hash(user.name, user.password, key.key_hex, key.salt, key.hash_algorithm)
+    command = getjwt_command(hashed, user.name, 4, "098802e1-02b4-603c-ffffeee000d80cfd", "http")
+    token_response = await http_request(server.port, f"/{command}")
+    assert token_response.status == 200
+    token = parse_token_value(parse_ll_reply(token_response.body).value)
+    structure = await http_request(
+        server.port, "/data/LoxAPP3.json", headers=[("Authorization", f"Bearer {token.token}")]
+    )
+    assert structure.status == 200
+    replayed = await http_request(server.port, f"/{command}")  # the one-time key is used up
+    assert replayed.status == 401
+    assert parse_ll_reply(replayed.body).code == 401
+
+
+async def test_sim_values_match_the_full_tables(nursery):
+    server = await start(nursery, rate=0.0)
+    snapshot = (await http_request(server.port, "/sim/values")).json()
+    async with open_client(server.port) as client:
+        await logged_in(client, server.port)
+        await stream_updates(client)
+        values_table, texts_table = await client.next_event(), await client.next_event()
+    assert {uuid_to_str(u): v for u, v in values_table.states} == snapshot["values"]
+    assert {uuid_to_str(s.uuid): s.text for s in texts_table.states} == snapshot["texts"]
+
+
+async def test_a_real_structure_file_is_served_with_every_numeric_state(nursery, shared_fixture):
+    document = json.loads(shared_fixture("smarteon-2025.LoxAPP3.json").read_text("utf-8"))
+    server = await start(nursery, structure=document)
+    async with open_client(server.port) as client:
+        await logged_in(client, server.port)
+        await client.ws.send_message("data/LoxAPP3.json")
+        served = json.loads((await client.next_event()).content)
+        assert served["msInfo"] == document["msInfo"]
+        await stream_updates(client)
+        values_table = await client.next_event()
+    numeric = {uuid_to_str(u) for u, _ in values_table.states}
+    index = server.model.state_index
+    assert numeric
+    assert all(index.owners(u) for u, _ in values_table.states)
+    assert numeric == set(server.model.values_snapshot()["values"])

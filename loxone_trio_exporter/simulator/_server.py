@@ -34,6 +34,7 @@ from ..protocol import (
     encode_api_key_value,
     encode_ll_reply,
     frame_binary_message,
+    parse_ll_reply,
 )
 from ._accounts import Accounts, User
 from ._faults import Fault, FaultError, FaultKind, parse_fault
@@ -224,12 +225,12 @@ class SimulatedServer:
             command = path[1:]
             reply = self.accounts.http_command(command, self.wall_clock())
             if reply is None:
-                reply = encode_ll_reply(
-                    command.replace("jdev", "dev", 1), "", ResponseCode.NOT_FOUND
-                )
-                await conn.respond(404, reply)
+                control = command.replace("jdev", "dev", 1)
+                await conn.respond(404, encode_ll_reply(control, "", ResponseCode.NOT_FOUND))
             else:
-                await conn.respond(200, reply)
+                # Over HTTP the Miniserver repeats a refusal in the status line.
+                code = parse_ll_reply(reply).code
+                await conn.respond(code if 400 <= code < 600 else 200, reply)
 
     async def _serve_structure(self, conn: HttpConnection, request: Request) -> None:
         credentials = request.basic_credentials()
