@@ -9,8 +9,8 @@ import sys
 
 import pytest
 import trio
-
 from http_client import http_request
+
 from loxone_trio_exporter.cli import main
 
 

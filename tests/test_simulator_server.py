@@ -192,15 +192,6 @@ async def test_command_before_authentication_is_400(nursery):
         assert reply.code == 400
 
 
-async def test_no_authentication_in_time_is_420_and_close(nursery):
-    server = await start(nursery, auth_timeout_seconds=0.2)
-    async with open_client(server.port) as client:
-        reply = await client.reply()
-        assert reply.code == 420
-        reason, _ = await close_reason(client)
-        assert reason.code == 1008
-
-
 # --- faults --------------------------------------------------------------------------------------
 
 
@@ -265,20 +256,6 @@ async def test_garbage_is_a_message_no_reader_accepts(nursery):
         with pytest.raises(RemoteProtocolError, match="unknown message identifier"):  # noqa: PT012
             while True:
                 await client.next_event()
-
-
-async def test_stall_stops_keepalives_and_tables(nursery):
-    server = await start(nursery)
-    async with open_client(server.port) as client:
-        await logged_in(client, server.port)
-        await post_fault(server.port, kind="stall", seconds=3600)
-        await client.ws.send_message("keepalive")
-        with trio.move_on_after(0.5) as silent:
-            await client.ws.get_message()
-        assert silent.cancelled_caught
-        await post_fault(server.port, kind="clear")
-        await client.ws.send_message("keepalive")
-        assert isinstance(await client.next_event(), KeepaliveReceived)
 
 
 async def test_auth_fail_refuses_the_next_logins(nursery):
@@ -383,14 +360,6 @@ async def test_event_slots_are_limited(nursery):
             await third.ws.send_message("jdev/sps/enablebinstatusupdate")
             reason, _ = await close_reason(third)
             assert reason.code == 4008
-
-
-async def test_silent_clients_are_closed(nursery):
-    server = await start(nursery, idle_timeout_seconds=0.3)
-    async with open_client(server.port) as client:
-        await logged_in(client, server.port)
-        reason, _ = await close_reason(client)
-        assert reason.code == 1000
 
 
 # --- TLS, several Miniservers --------------------------------------------------------------------
