@@ -3,10 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -41,31 +38,18 @@ from loxone_trio_exporter.protocol import (
     unix_to_loxone_time,
 )
 
-
-def _vectors() -> dict[str, Any]:
-    """``../shared/fixtures/vectors.json``; skip when absent, fail under LOXONE_TEST_STRICT=1."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vectors.json"
-    if not path.is_file():
-        reason = f"test vectors not found at {path}"
-        if os.environ.get("LOXONE_TEST_STRICT") == "1":
-            pytest.fail(f"{reason} (LOXONE_TEST_STRICT=1)")
-        pytest.skip(reason)
-    data: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    return data
-
-
 # --- hashes against recorded vectors --------------------------------------------------------------
 
 
-def test_hmac_vectors():
-    for vector in _vectors()["hmac"]:
+def test_hmac_vectors(vectors):
+    for vector in vectors["hmac"]:
         key, message = vector["key_hex"], vector["message"]
         assert hmac_hex(key, message, HashAlgorithm.SHA1) == vector["sha1"]
         assert hmac_hex(key, message, HashAlgorithm.SHA256) == vector["sha256"]
 
 
-def test_credential_hash_vectors():
-    for vector in _vectors()["token_hash"]:
+def test_credential_hash_vectors(vectors):
+    for vector in vectors["token_hash"]:
         for algorithm in HashAlgorithm:
             result = credential_hash(
                 vector["user"], vector["password"], vector["key"], vector["salt"], algorithm
@@ -132,8 +116,8 @@ def test_parse_getkey2_value():
     assert "4143" not in repr(info)
 
 
-def test_real_getkey2_reply_without_hash_alg_defaults_to_sha1():
-    vector = _vectors()["aes"][2]
+def test_real_getkey2_reply_without_hash_alg_defaults_to_sha1(vectors):
+    vector = vectors["aes"][2]
     session = SessionKey(key=bytes.fromhex(vector["key_hex"]), iv=bytes.fromhex(vector["iv_hex"]))
     reply = json.loads(aes_decrypt_b64(vector["base64"], session))
     info = parse_getkey2_value(reply["LL"]["value"])

@@ -4,8 +4,6 @@ import ast
 import base64
 import contextlib
 import datetime
-import json
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -48,18 +46,6 @@ from loxone_trio_exporter.protocol import (
 )
 
 
-def _vectors() -> dict[str, Any]:
-    """``../shared/fixtures/vectors.json``; skip when absent, fail under LOXONE_TEST_STRICT=1."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vectors.json"
-    if not path.is_file():
-        reason = f"test vectors not found at {path}"
-        if os.environ.get("LOXONE_TEST_STRICT") == "1":
-            pytest.fail(f"{reason} (LOXONE_TEST_STRICT=1)")
-        pytest.skip(reason)
-    data: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    return data
-
-
 @pytest.fixture(scope="module")
 def rsa_private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -99,8 +85,8 @@ def test_protocol_modules_import_no_io_or_randomness():
 # --- AES against recorded vectors -----------------------------------------------------------------
 
 
-def test_aes_vectors():
-    for vector in _vectors()["aes"]:
+def test_aes_vectors(vectors):
+    for vector in vectors["aes"]:
         session = _session(vector)
         if vector["op"] == "encrypt":
             assert aes_encrypt_b64(vector["plaintext"], session) == vector["base64"]
@@ -110,8 +96,8 @@ def test_aes_vectors():
             assert raw == vector["plaintext"].encode()
 
 
-def test_encrypt_command_matches_the_vector():
-    vector = _vectors()["aes"][0]
+def test_encrypt_command_matches_the_vector(vectors):
+    vector = vectors["aes"][0]
     assert vector["plaintext"] == "salt/d93b/jdev/sys/getkey2/xcid"
     command = encrypt_command("jdev/sys/getkey2/xcid", _session(vector), "d93b")
     assert command == "jdev/sys/enc/" + quote(vector["base64"], safe="")
@@ -122,8 +108,8 @@ def test_encrypt_command_matches_the_vector():
     )
 
 
-def test_fenc_reply_vector():
-    vector = _vectors()["aes"][2]
+def test_fenc_reply_vector(vectors):
+    vector = vectors["aes"][2]
     assert decrypt_fenc_reply(vector["base64"], _session(vector)) == vector["plaintext"]
 
 
@@ -228,8 +214,8 @@ def _pem_lines_ok(pem: str) -> bool:
     )
 
 
-def test_public_key_vector():
-    for vector in _vectors()["public_key"]:
+def test_public_key_vector(vectors):
+    for vector in vectors["public_key"]:
         pem = normalize_public_key_pem(vector["value"])
         assert _pem_lines_ok(pem)
         body = vector["value"].removeprefix("-----BEGIN CERTIFICATE-----")
@@ -240,8 +226,8 @@ def test_public_key_vector():
         assert normalize_public_key_pem(pem) == pem
 
 
-def test_key_too_small_for_the_session_payload_is_a_remote_error():
-    key = load_public_key(_vectors()["public_key"][0]["value"])
+def test_key_too_small_for_the_session_payload_is_a_remote_error(vectors):
+    key = load_public_key(vectors["public_key"][0]["value"])
     with pytest.raises(RemoteProtocolError, match="511 bits is too small"):
         encrypt_session_key(key, SESSION)
 

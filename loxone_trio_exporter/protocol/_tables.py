@@ -14,7 +14,8 @@ order of magnitude cheaper than an attrs ``__init__`` per record.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import attrs
 
@@ -138,24 +139,16 @@ class DaytimerState:
 
 def decode_daytimer_states(payload: bytes | memoryview) -> tuple[DaytimerState, ...]:
     """Decode a daytimer-state table."""
-    data = memoryview(payload)
-    size = len(data)
-    states: list[DaytimerState] = []
-    offset = 0
-    while offset < size:
-        _require(size - offset >= DAYTIMER_FIXED_SIZE, "truncated daytimer record", offset)
-        uuid, default_value, count = _DAYTIMER_FIXED.unpack_from(data, offset)
-        entries_start = offset + DAYTIMER_FIXED_SIZE
-        _check_count(count, DAYTIMER_ENTRY_SIZE, size - entries_start, "daytimer", offset)
-        entries = tuple(
-            DaytimerEntry(*fields)
-            for fields in _DAYTIMER_ENTRY.iter_unpack(
-                data[entries_start : entries_start + count * DAYTIMER_ENTRY_SIZE]
-            )
+    return tuple(
+        DaytimerState(
+            uuid=uuid,
+            default_value=default_value,
+            entries=tuple(DaytimerEntry(*fields) for fields in entries),
         )
-        states.append(DaytimerState(uuid=uuid, default_value=default_value, entries=entries))
-        offset = entries_start + count * DAYTIMER_ENTRY_SIZE
-    return tuple(states)
+        for (uuid, default_value), entries in _decode_counted_records(
+            payload, _DAYTIMER_FIXED, _DAYTIMER_ENTRY, "daytimer"
+        )
+    )
 
 
 def encode_daytimer_states(states: Iterable[DaytimerState]) -> bytes:
@@ -210,24 +203,16 @@ class WeatherState:
 
 def decode_weather_states(payload: bytes | memoryview) -> tuple[WeatherState, ...]:
     """Decode a weather-state table."""
-    data = memoryview(payload)
-    size = len(data)
-    states: list[WeatherState] = []
-    offset = 0
-    while offset < size:
-        _require(size - offset >= WEATHER_FIXED_SIZE, "truncated weather record", offset)
-        uuid, last_update, count = _WEATHER_FIXED.unpack_from(data, offset)
-        entries_start = offset + WEATHER_FIXED_SIZE
-        _check_count(count, WEATHER_ENTRY_SIZE, size - entries_start, "weather", offset)
-        entries = tuple(
-            WeatherEntry(*fields)
-            for fields in _WEATHER_ENTRY.iter_unpack(
-                data[entries_start : entries_start + count * WEATHER_ENTRY_SIZE]
-            )
+    return tuple(
+        WeatherState(
+            uuid=uuid,
+            last_update=last_update,
+            entries=tuple(WeatherEntry(*fields) for fields in entries),
         )
-        states.append(WeatherState(uuid=uuid, last_update=last_update, entries=entries))
-        offset = entries_start + count * WEATHER_ENTRY_SIZE
-    return tuple(states)
+        for (uuid, last_update), entries in _decode_counted_records(
+            payload, _WEATHER_FIXED, _WEATHER_ENTRY, "weather"
+        )
+    )
 
 
 def encode_weather_states(states: Iterable[WeatherState]) -> bytes:
@@ -239,6 +224,25 @@ def encode_weather_states(states: Iterable[WeatherState]) -> bytes:
         )
         parts.extend(_WEATHER_ENTRY.pack(*attrs.astuple(entry)) for entry in state.entries)
     return b"".join(parts)
+
+
+# --- shared by daytimer and weather: a fixed part ending in a count, then that many entries -----
+
+
+def _decode_counted_records(
+    payload: bytes | memoryview, fixed: struct.Struct, entry: struct.Struct, table: str
+) -> Iterator[tuple[tuple[Any, ...], Iterator[tuple[Any, ...]]]]:
+    """Yield ``(fixed fields without the count, entry tuples)`` per record, checking sizes."""
+    data = memoryview(payload)
+    size = len(data)
+    offset = 0
+    while offset < size:
+        _require(size - offset >= fixed.size, f"truncated {table} record", offset)
+        *head, count = fixed.unpack_from(data, offset)
+        entries_start = offset + fixed.size
+        _check_count(count, entry.size, size - entries_start, table, offset)
+        offset = entries_start + count * entry.size
+        yield tuple(head), entry.iter_unpack(data[entries_start:offset])
 
 
 # --- shared checks --------------------------------------------------------------------------------
