@@ -7,10 +7,13 @@ from ._series import (
     build_catalogue,
     control_labels,
 )
+from ._values import MAX_TEXT_LENGTH, MiniserverValues
 
 __all__ = [
+    "MAX_TEXT_LENGTH",
     "ExportFilter",
     "LabelSet",
+    "MiniserverValues",
     "SeriesCatalogue",
     "build_catalogue",
     "control_labels",

@@ -1,0 +1,76 @@
+"""The current values of one Miniserver's series, updated from decoded state tables.
+
+Owned and mutated by the state owner task alone. The value table is the hot path (budget: 500k
+events/s decoded and applied): one dict lookup per event, one dict store per owner.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from ..protocol import DaytimerState, TextState, ValueState, WeatherEntry, WeatherState
+from ._series import LabelSet, SeriesCatalogue
+
+MAX_TEXT_LENGTH = 200  # design 3.3: text cut to 200 characters
+
+
+class MiniserverValues:
+    """Values of the series a ``SeriesCatalogue`` describes."""
+
+    def __init__(self, catalogue: SeriesCatalogue) -> None:
+        self.catalogue = catalogue
+        self.control_values: dict[LabelSet, float] = {}
+        self.global_values: dict[LabelSet, float] = {}
+        self.texts: dict[LabelSet, str] = {}
+        self.daytimer_entries: dict[LabelSet, float] = {}
+        self.weather: WeatherEntry | None = None
+        self.events: Counter[str] = Counter()
+        self.unknown_uuids = 0  # events for UUIDs the structure does not name
+
+    def apply_values(self, states: Iterable[ValueState]) -> None:
+        control_owners = self.catalogue.control_values.get
+        global_owners = self.catalogue.global_values.get
+        control_values = self.control_values
+        count = unknown = 0
+        for raw, value in states:
+            count += 1
+            owners = control_owners(raw)
+            if owners:
+                for labels in owners:
+                    control_values[labels] = value
+                continue
+            owners = global_owners(raw)
+            if owners:
+                for labels in owners:
+                    self.global_values[labels] = value
+            else:
+                unknown += 1
+        self.events["value"] += count
+        self.unknown_uuids += unknown
+
+    def apply_texts(self, states: Iterable[TextState]) -> None:
+        owners_of = self.catalogue.control_values.get
+        count = 0
+        for state in states:
+            count += 1
+            text = state.text[:MAX_TEXT_LENGTH]
+            for labels in owners_of(state.uuid, ()):
+                self.texts[labels] = text
+        self.events["text"] += count
+
+    def apply_daytimers(self, states: Iterable[DaytimerState]) -> None:
+        count = 0
+        for state in states:
+            count += 1
+            for labels in self.catalogue.daytimers.get(state.uuid, ()):
+                self.daytimer_entries[labels] = float(len(state.entries))
+        self.events["daytimer"] += count
+
+    def apply_weather(self, states: Iterable[WeatherState]) -> None:
+        count = 0
+        for state in states:
+            count += 1
+            if state.uuid == self.catalogue.weather_actual and state.entries:
+                self.weather = state.entries[0]
+        self.events["weather"] += count
