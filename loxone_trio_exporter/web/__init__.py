@@ -1,0 +1,14 @@
+"""The exporter's HTTP endpoints: Quart-Trio on Hypercorn."""
+
+from ._app import MetricsBody, MiniserverView, WebSource, create_app, landing_page
+from ._server import serve_web, shield_sends
+
+__all__ = [
+    "MetricsBody",
+    "MiniserverView",
+    "WebSource",
+    "create_app",
+    "landing_page",
+    "serve_web",
+    "shield_sends",
+]

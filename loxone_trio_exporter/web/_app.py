@@ -1,0 +1,130 @@
+"""The HTTP side: a Quart-Trio app with ``/metrics``, a landing page and health endpoints.
+
+The app reads state through ``WebSource`` only (immutable snapshots from the state owner), so it
+holds no state of its own and never touches protocol internals.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from .. import __version__
+
+
+@attrs.frozen
+class MetricsBody:
+    body: bytes
+    content_type: str
+    gzipped: bool = False
+
+
+@attrs.frozen
+class MiniserverView:
+    """What the pages show of one configured Miniserver."""
+
+    name: str
+    streaming: bool
+    state: str  # e.g. "streaming", "connecting", "authentication failed: 401"
+    firmware: str = ""
+    series: int = 0
+    last_event_unix: float | None = None
+
+
+class WebSource(Protocol):
+    """What the web side needs from the exporter."""
+
+    def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody: ...
+
+    def miniservers(self) -> Sequence[MiniserverView]: ...
+
+
+def create_app(source: WebSource, *, telemetry_path: str = "/metrics") -> QuartTrio:
+    app = QuartTrio("loxone_trio_exporter")
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+
+    async def metrics() -> Response:
+        rendered = source.render_metrics(
+            request.headers.get("Accept"), request.headers.get("Accept-Encoding")
+        )
+        headers = {"Content-Type": rendered.content_type, "Vary": "Accept, Accept-Encoding"}
+        if rendered.gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return Response(rendered.body, status=200, headers=headers)
+
+    app.add_url_rule(telemetry_path, "metrics", metrics, methods=["GET"])
+
+    @app.get("/")
+    async def landing() -> Response:
+        return Response(
+            landing_page(source.miniservers(), telemetry_path),
+            content_type="text/html; charset=utf-8",
+        )
+
+    @app.get("/-/healthy")
+    async def healthy() -> Response:
+        return Response("OK\n", content_type="text/plain; charset=utf-8")
+
+    @app.get("/-/ready")
+    async def ready() -> Response:
+        waiting = [view.name for view in source.miniservers() if not view.streaming]
+        if not waiting:
+            return Response("Ready\n", content_type="text/plain; charset=utf-8")
+        body = json.dumps({"status": "not ready", "not_streaming": waiting})
+        return Response(body, status=503, content_type="application/json")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        views = list(source.miniservers())
+        up = sum(view.streaming for view in views)
+        status = "healthy" if up == len(views) else ("degraded" if up else "unhealthy")
+        body = {
+            "status": status,
+            "miniservers": {
+                view.name: {"streaming": view.streaming, "state": view.state} for view in views
+            },
+        }
+        return Response(
+            json.dumps(body), status=200 if up else 503, content_type="application/json"
+        )
+
+    return app
+
+
+def landing_page(views: Sequence[MiniserverView], telemetry_path: str) -> str:
+    """A plain page: what runs, and where the metrics are. Every value is HTML-escaped."""
+    rows = "\n".join(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+            html.escape(view.name),
+            html.escape(view.state),
+            html.escape(view.firmware or "-"),
+            view.series,
+            _format_time(view.last_event_unix),
+        )
+        for view in views
+    )
+    path = html.escape(telemetry_path, quote=True)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>loxone-trio-exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}</style>
+</head><body>
+<h1>loxone-trio-exporter {html.escape(__version__)}</h1>
+<p><a href="{path}">Metrics</a> · <a href="/healthz">Health</a> · <a href="/-/ready">Ready</a></p>
+<table><tr><th>Miniserver</th><th>State</th><th>Firmware</th><th>Series</th><th>Last event</th></tr>
+{rows}
+</table></body></html>
+"""
+
+
+def _format_time(unix: float | None) -> str:
+    if unix is None:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(unix, datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
