@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .simulator._cli import add_simulate_parser  # noqa: PLC0415
 
     add_simulate_parser(subcommands)
+    from .config._cli import add_check_parser  # noqa: PLC0415
+
+    add_check_parser(subcommands)
     return parser
 
 
@@ -53,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .simulator._cli import run_simulate  # noqa: PLC0415
 
         return run_simulate(parsed)
+    if parsed.command == "check":
+        from .config._cli import run_check  # noqa: PLC0415
+
+        return run_check(parsed)
     parser.print_help()
     return EXIT_OK
 

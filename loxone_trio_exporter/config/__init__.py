@@ -1,0 +1,39 @@
+"""The exporter's configuration (design 3.2): TOML file and ``LOXONE_*`` variables -> ``Config``.
+
+``load_config`` reads and checks everything and raises one ``ConfigError`` listing every problem
+with its TOML path (or the environment variable it came from); ``render_config_toml`` prints the
+effective config with passwords redacted.
+"""
+
+from __future__ import annotations
+
+from ._load import config_from_dict, load_config, read_password_file
+from ._model import (
+    Config,
+    ExportConfig,
+    LogConfig,
+    LogFormat,
+    LogLevel,
+    MiniserverConfig,
+    TlsMode,
+    WebConfig,
+    default_state_dir,
+)
+from ._render import REDACTED, render_config_toml
+
+__all__ = [
+    "REDACTED",
+    "Config",
+    "ExportConfig",
+    "LogConfig",
+    "LogFormat",
+    "LogLevel",
+    "MiniserverConfig",
+    "TlsMode",
+    "WebConfig",
+    "config_from_dict",
+    "default_state_dir",
+    "load_config",
+    "read_password_file",
+    "render_config_toml",
+]

@@ -1,0 +1,45 @@
+"""``loxone-trio-exporter check``: validate a config and print it as the exporter would use it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ._load import load_config
+from ._render import render_config_toml
+
+EXIT_OK = 0
+EXIT_BAD_CONFIG = 2
+
+
+def add_check_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="validate a config file and print the effective config",
+        description=(
+            "Validate the config (and the LOXONE_* environment variables), then print the "
+            "effective config as TOML with passwords redacted. Exit 0 when it is valid, else "
+            "print every error with its TOML path and exit 2. Without a file, check the "
+            "configuration the environment variables alone define."
+        ),
+    )
+    parser.add_argument(
+        "config_file", nargs="?", type=Path, metavar="exporter.toml", help="the config file"
+    )
+
+
+def run_check(args: argparse.Namespace) -> int:
+    config_file: Path | None = args.config_file
+    try:
+        config = load_config(config_file, os.environ)
+    except ConfigError as exc:
+        source = "the LOXONE_* environment" if config_file is None else str(config_file)
+        print(f"loxone-trio-exporter check: {source} is not a valid config:", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    sys.stdout.write(render_config_toml(config))
+    return EXIT_OK

@@ -1,0 +1,159 @@
+"""``LOXONE_*`` environment variables (design 3.2), applied to the parsed TOML before structuring.
+
+Rules:
+- An empty variable counts as unset (compose files often pass ``VAR=`` for "not given").
+- ``LOXONE_LISTEN`` (comma-separated), ``LOXONE_LOG_LEVEL`` and ``LOXONE_LOG_FORMAT`` replace the
+  file's ``web.listen``, ``log.level`` and ``log.format``.
+- The Miniserver variables (``LOXONE_NAME``, ``LOXONE_HOST``, ``LOXONE_PORT``, ``LOXONE_USERNAME``,
+  ``LOXONE_PASSWORD``, ``LOXONE_PASSWORD_FILE``) define the single Miniserver when there is no file
+  or the file has no ``[[miniserver]]`` (``LOXONE_NAME`` then defaults to the host); they override
+  the keys of the file's Miniserver when it has exactly one (``LOXONE_PASSWORD`` replaces a
+  ``password_file`` and the other way round); with several Miniservers they are an error, since
+  it would be a guess which one they mean.
+
+Every value that came from a variable is recorded by TOML path, so that a problem found later in
+that value is reported under the variable's name (``LOXONE_PORT: expected a port 1..65535``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._convert import MISSING, Problem
+from ._model import show_value
+
+MINISERVER_VARIABLES = {
+    "LOXONE_NAME": "name",
+    "LOXONE_HOST": "host",
+    "LOXONE_PORT": "port",
+    "LOXONE_USERNAME": "username",
+    "LOXONE_PASSWORD": "password",
+    "LOXONE_PASSWORD_FILE": "password_file",
+}
+#: Variables that replace one key of a table: variable -> (table, key).
+TABLE_VARIABLES = {
+    "LOXONE_LISTEN": ("web", "listen"),
+    "LOXONE_LOG_LEVEL": ("log", "level"),
+    "LOXONE_LOG_FORMAT": ("log", "format"),
+}
+_INT = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+@attrs.frozen
+class Applied:
+    """What the environment did to the raw configuration."""
+
+    #: TOML path -> the variable its value came from (or would have, when required and missing).
+    origins: dict[str, str]
+    problems: list[Problem]
+    #: Index of a Miniserver defined by the environment alone; its password rule was checked here.
+    defined_index: int | None = None
+    #: Paths whose problems another message already covers.
+    suppressed: frozenset[str] = frozenset()
+
+
+def apply_environment(
+    raw: dict[str, Any], environ: Mapping[str, str], *, from_file: bool
+) -> Applied:
+    """Apply the variables to ``raw`` in place (a private copy of the parsed file)."""
+    given = {
+        name: environ[name]
+        for name in (*MINISERVER_VARIABLES, *TABLE_VARIABLES)
+        if environ.get(name, "")
+    }
+    origins: dict[str, str] = {}
+    problems: list[Problem] = []
+    for variable, (table_key, key) in TABLE_VARIABLES.items():
+        if variable not in given:
+            continue
+        value: object = given[variable]
+        if variable == "LOXONE_LISTEN":
+            value = [entry.strip() for entry in given[variable].split(",")]
+        table = raw.setdefault(table_key, {})
+        if isinstance(table, dict):  # else the structuring pass reports the table's type
+            table[key] = value
+            origins[f"{table_key}.{key}"] = variable
+    miniserver = _miniserver_values(given, problems)
+    miniserver_variables = [variable for variable in MINISERVER_VARIABLES if variable in given]
+    existing = raw.get("miniserver")
+    if existing is None or existing == []:
+        if miniserver_variables or not from_file:
+            return _define_miniserver(raw, miniserver, origins, problems)
+    elif isinstance(existing, list) and miniserver_variables:
+        if len(existing) == 1 and isinstance(existing[0], dict):
+            _override_miniserver(existing[0], miniserver, origins)
+        elif len(existing) > 1:
+            problems.append(
+                (
+                    ", ".join(miniserver_variables),
+                    "these variables apply only when the config file has exactly one "
+                    f"[[miniserver]] (it has {len(existing)})",
+                )
+            )
+    return Applied(origins, problems)
+
+
+def _miniserver_values(given: Mapping[str, str], problems: list[Problem]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for variable, key in MINISERVER_VARIABLES.items():
+        if variable not in given:
+            continue
+        text = given[variable]
+        if key == "port":
+            if not _INT.fullmatch(text.strip()):
+                problems.append((variable, f"expected int, got {show_value(text)}"))
+                continue
+            values[key] = int(text)
+        else:
+            values[key] = text
+    if "password" in values and "password_file" in values:
+        problems.append(("LOXONE_PASSWORD, LOXONE_PASSWORD_FILE", "give only one of the two"))
+        del values["password_file"]
+    return values
+
+
+def _define_miniserver(
+    raw: dict[str, Any],
+    values: dict[str, object],
+    origins: dict[str, str],
+    problems: list[Problem],
+) -> Applied:
+    for variable, key in MINISERVER_VARIABLES.items():
+        origins[f"miniserver[0].{key}"] = variable  # also for the missing ones: "LOXONE_HOST: ..."
+    suppressed: set[str] = set()
+    if "name" not in values:
+        if "host" in values:
+            values["name"] = values["host"]
+            origins["miniserver[0].name"] = "LOXONE_HOST"
+        else:
+            suppressed.add("miniserver[0].name")  # "LOXONE_HOST: required" says it all
+    if "password" not in values and "password_file" not in values:
+        problems.append(("LOXONE_PASSWORD or LOXONE_PASSWORD_FILE", MISSING))
+    raw["miniserver"] = [values]
+    return Applied(origins, problems, defined_index=0, suppressed=frozenset(suppressed))
+
+
+def _override_miniserver(
+    table: dict[str, Any], values: Mapping[str, object], origins: dict[str, str]
+) -> None:
+    by_key = {key: variable for variable, key in MINISERVER_VARIABLES.items()}
+    for key, value in values.items():
+        table[key] = value
+        origins[f"miniserver[0].{key}"] = by_key[key]
+    # One source of the password: the variable replaces whichever the file gave.
+    if "password" in values:
+        table.pop("password_file", None)
+    if "password_file" in values:
+        table.pop("password", None)
+
+
+def locate(path: str, origins: Mapping[str, str]) -> str:
+    """The variable a problem at ``path`` belongs to, or ``path`` itself."""
+    for origin, variable in origins.items():
+        if path == origin or path.startswith((f"{origin}[", f"{origin}.")):
+            return variable
+    return path

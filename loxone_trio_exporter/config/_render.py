@@ -1,0 +1,37 @@
+"""The effective config as TOML, for ``check`` and for logs: every value, no secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import tomli_w
+
+from ._model import Config, MiniserverConfig
+
+REDACTED = "<redacted>"
+
+
+def render_config_toml(config: Config) -> str:
+    """Every effective value as TOML; a password shows as ``"<redacted>"``, a file by its path.
+
+    TOML has no null and the model has no optional-``None`` fields, so every key is written.
+    """
+    document: dict[str, Any] = {
+        "state_dir": config.state_dir,
+        "web": attrs.asdict(config.web),
+        "log": attrs.asdict(config.log),
+        "export": attrs.asdict(config.export),
+        "miniserver": [_miniserver_table(miniserver) for miniserver in config.miniservers],
+    }
+    return tomli_w.dumps(document)
+
+
+def _miniserver_table(miniserver: MiniserverConfig) -> dict[str, Any]:
+    table = attrs.asdict(miniserver)
+    if miniserver.password_file:
+        del table["password"]  # the file's content is the secret; its path is not
+    else:
+        table["password"] = REDACTED
+        del table["password_file"]
+    return table
