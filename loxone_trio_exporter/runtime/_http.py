@@ -8,6 +8,7 @@ words (refused, timed out, TLS certificate not accepted), never a bare traceback
 from __future__ import annotations
 
 import ssl
+from collections.abc import Awaitable, Callable
 
 import attrs
 import h11
@@ -16,6 +17,9 @@ import trio
 from ..errors import UnavailableError
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+#: Opens the stream to the Miniserver (TCP, TLS); tests pass in-memory streams instead.
+StreamOpener = Callable[[], Awaitable[trio.abc.Stream]]
 
 
 @attrs.frozen
@@ -61,13 +65,20 @@ async def http_get(
     timeout_seconds: float,
     ssl_context: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    opener: StreamOpener | None = None,
 ) -> HttpResponse:
-    """GET ``path``; ``UnavailableError`` on any network failure or timeout."""
+    """GET ``path``; ``UnavailableError`` on any network failure or timeout.
+
+    ``opener`` replaces the TCP/TLS connection to ``host:port`` (which still names the Host).
+    """
     try:
         with trio.fail_after(timeout_seconds):
-            stream = await open_stream(
-                host, port, ssl_context=ssl_context, server_hostname=server_hostname
-            )
+            if opener is not None:
+                stream = await opener()
+            else:
+                stream = await open_stream(
+                    host, port, ssl_context=ssl_context, server_hostname=server_hostname
+                )
             async with stream:
                 return await _exchange(stream, host, port, path)
     except trio.TooSlowError:

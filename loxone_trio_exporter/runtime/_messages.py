@@ -1,0 +1,136 @@
+"""What connection tasks tell the state owner: frozen messages over one bounded memory channel.
+
+Every message names its Miniserver (the config ``name``, which is the ``miniserver`` label). A
+connection task sends them in the order things happen on its socket; the state owner is the only
+reader and the only holder of mutable state. Nothing here carries a password, token or key.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from ..protocol import (
+    DaytimerStatesReceived,
+    TextStatesReceived,
+    ValueStatesReceived,
+    WeatherStatesReceived,
+)
+from ..structure import StateIndex, Structure
+
+
+class ConnectionState(enum.Enum):
+    """Where a connection task is; the landing page and ``/healthz`` show ``value``."""
+
+    CONNECTING = "connecting"  # HTTP probe, TCP/TLS, WebSocket upgrade, key exchange
+    AUTHENTICATING = "authenticating"
+    LOADING = "loading structure"
+    STREAMING = "streaming"
+    WAITING = "waiting to reconnect"
+    STOPPED = "stopped"
+
+
+class ReconnectReason(enum.Enum):
+    """Why a session ended; the ``reason`` label of ``loxone_exporter_reconnects_total``."""
+
+    UNREACHABLE = "unreachable"  # TCP, TLS or HTTP failed, or no answer in time
+    BOOTING = "booting"  # apiKey answered 503, or the upgrade was refused with 503
+    AUTH_FAILED = "auth_failed"  # user or password refused
+    CLOSED = "closed"  # the Miniserver closed the socket (close code in the detail)
+    CONNECTION_LOST = "connection_lost"  # the socket broke without a close frame (1006)
+    KEEPALIVE_TIMEOUT = "keepalive_timeout"  # no answer to keepalive in time
+    IDLE_TIMEOUT = "idle_timeout"  # nothing at all received for too long
+    OUT_OF_SERVICE = "out_of_service"  # header identifier 5: the Miniserver is rebooting
+    PROTOCOL_ERROR = "protocol_error"  # a malformed frame or reply
+    REFUSED = "refused"  # a Loxone error code to a command the session needs
+    STRUCTURE_ERROR = "structure_error"  # LoxAPP3.json could not be read
+
+
+@attrs.frozen
+class StatusChanged:
+    """The connection task moved to ``state``; ``detail`` says what happened, in plain words.
+
+    ``retry_in_seconds`` is set with ``WAITING``: how long until the next try.
+    """
+
+    miniserver: str
+    state: ConnectionState
+    detail: str = ""
+    retry_in_seconds: float | None = None
+
+
+@attrs.frozen
+class MiniserverIdentified:
+    """What ``jdev/cfg/apiKey`` said: serial number and firmware version."""
+
+    miniserver: str
+    serial: str
+    firmware: str
+
+
+@attrs.frozen
+class StructureReady:
+    """A structure was loaded (parsed and indexed off the event loop), or reused from before.
+
+    ``last_modified`` is what LoxAPPversion3 answered (the structure's ``lastModified``).
+    """
+
+    miniserver: str
+    structure: Structure = attrs.field(repr=False)
+    index: StateIndex = attrs.field(repr=False)
+    last_modified: str
+
+
+TableEvent = (
+    ValueStatesReceived | TextStatesReceived | DaytimerStatesReceived | WeatherStatesReceived
+)
+
+
+@attrs.frozen
+class TablesReceived:
+    """One decoded state table, in arrival order (tables sent before the enable reply too)."""
+
+    miniserver: str
+    table: TableEvent = attrs.field(repr=False)
+
+
+@attrs.frozen
+class TokenUpdated:
+    """The session holds a token valid until ``valid_until_unix`` (seconds since 1970, UTC)."""
+
+    miniserver: str
+    valid_until_unix: float
+
+
+@attrs.frozen
+class SessionLost:
+    """A session ended (or never got going): count a reconnect with ``reason``.
+
+    ``auth_failure`` also counts ``loxone_exporter_auth_failures_total``; ``protocol_error``
+    counts ``loxone_exporter_protocol_errors_total``.
+    """
+
+    miniserver: str
+    reason: ReconnectReason
+    detail: str
+    auth_failure: bool = False
+    protocol_error: bool = False
+
+
+@attrs.frozen
+class ConnectionRemoved:
+    """The Miniserver is no longer configured: drop everything it had."""
+
+    miniserver: str
+
+
+Message = (
+    StatusChanged
+    | MiniserverIdentified
+    | StructureReady
+    | TablesReceived
+    | TokenUpdated
+    | SessionLost
+    | ConnectionRemoved
+)

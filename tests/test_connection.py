@@ -1,0 +1,301 @@
+"""The connection task against the simulator: login, streaming, failures, reconnects.
+
+Over real loopback sockets where time does not matter, and over in-memory streams on trio's
+autojump clock where it does (keepalive, silence, booting), so every timer is checked to the
+second without waiting for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from loxone_trio_exporter.config import MiniserverConfig
+from loxone_trio_exporter.protocol import (
+    DaytimerStatesReceived,
+    HashAlgorithm,
+    TextStatesReceived,
+    ValueStatesReceived,
+    WeatherStatesReceived,
+)
+from loxone_trio_exporter.runtime._connection import MiniserverConnection, Timeouts
+from loxone_trio_exporter.runtime._messages import (
+    ConnectionState,
+    MiniserverIdentified,
+    ReconnectReason,
+    SessionLost,
+    StatusChanged,
+    StructureReady,
+    TablesReceived,
+    TokenUpdated,
+)
+from loxone_trio_exporter.simulator import (
+    Fault,
+    FaultKind,
+    SimulatedServer,
+    SimulatorOptions,
+    User,
+    serve_simulator,
+)
+
+USERS = (
+    User("sha256user", "correct horse", HashAlgorithm.SHA256),
+    User("sha1user", "battery staple", HashAlgorithm.SHA1),
+)
+PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+CLIENT_UUID = "0b7e6a4c-8a4e-5d3b-9f1e-5a6b7c8d9e0f"
+
+
+def config_for(port: int, user: User, *, password: str | None = None, name: str = "home"):
+    return MiniserverConfig(
+        name=name,
+        host="127.0.0.1",
+        port=port,
+        username=user.name,
+        password=user.password if password is None else password,
+        tls="off",
+    )
+
+
+class Recorder:
+    """Runs a connection task and keeps every message it sends, with trio's time."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, Any]] = []
+        self._changed = trio.Event()
+
+    async def consume(self, receive: trio.MemoryReceiveChannel[Any]) -> None:
+        async for message in receive:
+            self.messages.append((trio.current_time(), message))
+            self._changed.set()
+            self._changed = trio.Event()
+
+    async def wait_for(self, predicate: Callable[[Any], bool], count: int = 1) -> list[Any]:
+        """The first ``count`` messages matching ``predicate`` (waiting for them)."""
+        while True:
+            found = [m for _, m in self.messages if predicate(m)]
+            if len(found) >= count:
+                return found[:count]
+            await self._changed.wait()
+
+    def time_of(self, predicate: Callable[[Any], bool], nth: int = 0) -> float:
+        return [t for t, m in self.messages if predicate(m)][nth]
+
+
+def status(state: ConnectionState) -> Callable[[Any], bool]:
+    return lambda m: isinstance(m, StatusChanged) and m.state is state
+
+
+def lost(reason: ReconnectReason) -> Callable[[Any], bool]:
+    return lambda m: isinstance(m, SessionLost) and m.reason is reason
+
+
+def table(kind: type) -> Callable[[Any], bool]:
+    return lambda m: isinstance(m, TablesReceived) and isinstance(m.table, kind)
+
+
+@asynccontextmanager
+async def running(config: MiniserverConfig, **kwargs: Any):
+    recorder = Recorder()
+    send, receive = trio.open_memory_channel[Any](1000)
+    async with trio.open_nursery() as nursery:
+        connection = MiniserverConnection(config, send, client_uuid=CLIENT_UUID, **kwargs)
+        nursery.start_soon(connection.run)
+        nursery.start_soon(recorder.consume, receive)
+        yield recorder
+        nursery.cancel_scope.cancel()
+
+
+async def start_simulator(nursery: trio.Nursery, **overrides: Any) -> SimulatedServer:
+    settings = {"port": 0, "controls": 30, "users": USERS, "rate": 200.0, "seed": 11}
+    handle = await nursery.start(serve_simulator, SimulatorOptions(**(settings | overrides)))
+    return handle.servers[0]
+
+
+# --- real sockets --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", USERS, ids=["sha256", "sha1"])
+async def test_login_streams_every_table_kind(user: User) -> None:
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = await start_simulator(nursery)
+            async with running(config_for(server.port, user)) as recorder:
+                await recorder.wait_for(status(ConnectionState.STREAMING))
+                for kind in (
+                    ValueStatesReceived,
+                    TextStatesReceived,
+                    DaytimerStatesReceived,
+                    WeatherStatesReceived,
+                ):
+                    await recorder.wait_for(table(kind))
+                await recorder.wait_for(table(ValueStatesReceived), count=3)  # changes flow
+            nursery.cancel_scope.cancel()
+    messages = [m for _, m in recorder.messages]
+    identified = next(m for m in messages if isinstance(m, MiniserverIdentified))
+    assert identified.serial.replace(":", "") == server.model.serial  # apiKey writes colons
+    ready = next(m for m in messages if isinstance(m, StructureReady))
+    assert ready.last_modified == server.model.last_modified
+    assert len(ready.structure.controls) == len(server.model.structure.controls)
+    token = next(m for m in messages if isinstance(m, TokenUpdated))
+    assert token.valid_until_unix > server.wall_clock()
+    # The order the state owner relies on: structure before streaming, no table before both.
+    first_table = next(i for i, m in enumerate(messages) if isinstance(m, TablesReceived))
+    assert messages.index(ready) < first_table
+    assert not any(isinstance(m, SessionLost) for m in messages)
+
+
+async def test_wrong_password_is_an_auth_failure_and_retried_with_backoff() -> None:
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = await start_simulator(nursery)
+            config = config_for(server.port, USERS[0], password="wrong")
+            async with running(config) as recorder:
+                failures = await recorder.wait_for(lost(ReconnectReason.AUTH_FAILED), count=2)
+            nursery.cancel_scope.cancel()
+    assert all(f.auth_failure for f in failures)
+    assert "authentication failed" in failures[0].detail
+    waits = [m for _, m in recorder.messages if status(ConnectionState.WAITING)(m)]
+    assert 1.0 <= waits[0].retry_in_seconds <= 2.0  # first backoff step
+    assert 2.0 <= waits[1].retry_in_seconds <= 4.0  # the ceiling doubled
+    first = recorder.time_of(lost(ReconnectReason.AUTH_FAILED))
+    second = recorder.time_of(lost(ReconnectReason.AUTH_FAILED), 1)
+    assert second - first >= waits[0].retry_in_seconds
+    assert server.accounts.logins_failed == 2
+    assert not any(status(ConnectionState.STREAMING)(m) for _, m in recorder.messages)
+
+
+async def test_nothing_listening_is_unreachable_and_says_where() -> None:
+    with trio.socket.socket() as probe:  # a port that is certainly closed
+        await probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with trio.fail_after(10):
+        async with running(config_for(port, USERS[0])) as recorder:
+            (failure,) = await recorder.wait_for(lost(ReconnectReason.UNREACHABLE))
+    assert f"127.0.0.1:{port}" in failure.detail
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (Fault(FaultKind.DROP), ReconnectReason.CONNECTION_LOST),
+        (Fault(FaultKind.OUT_OF_SERVICE), ReconnectReason.OUT_OF_SERVICE),
+        (Fault(FaultKind.CLOSE, code=4004), ReconnectReason.CLOSED),
+        (Fault(FaultKind.GARBAGE), ReconnectReason.PROTOCOL_ERROR),
+    ],
+    ids=["drop", "out_of_service", "close", "garbage"],
+)
+async def test_recovers_after_a_fault_reusing_token_and_structure(
+    fault: Fault, reason: ReconnectReason
+) -> None:
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = await start_simulator(nursery)
+            async with running(config_for(server.port, USERS[0])) as recorder:
+                await recorder.wait_for(status(ConnectionState.STREAMING))
+                server.inject(fault)
+                (ended,) = await recorder.wait_for(lost(reason))
+                await recorder.wait_for(status(ConnectionState.STREAMING), count=2)
+            nursery.cancel_scope.cancel()
+    assert ended.protocol_error is (reason is ReconnectReason.PROTOCOL_ERROR)
+    readies = [m for _, m in recorder.messages if isinstance(m, StructureReady)]
+    assert len(readies) == 2
+    assert readies[0].structure is readies[1].structure  # LoxAPPversion3 unchanged: reused
+    # The second login used the token of the first (authwithtoken), so only one was issued.
+    assert len(list(server.accounts.tokens)) == 1
+    assert server.accounts.logins_ok == 2
+
+
+async def test_structure_change_loads_the_new_structure() -> None:
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = await start_simulator(nursery)
+            async with running(config_for(server.port, USERS[0])) as recorder:
+                await recorder.wait_for(status(ConnectionState.STREAMING))
+                before = server.model.last_modified
+                server.inject(Fault(FaultKind.STRUCTURE_CHANGE))
+                readies = await recorder.wait_for(lambda m: isinstance(m, StructureReady), 2)
+            nursery.cancel_scope.cancel()
+    assert readies[0].last_modified == before
+    assert readies[1].last_modified == server.model.last_modified != before
+    assert readies[1].structure is not readies[0].structure
+
+
+# --- virtual time over in-memory streams -----------------------------------------------------
+
+
+@asynccontextmanager
+async def in_memory(server: SimulatedServer, **kwargs: Any):
+    """A connection task whose every stream is an in-memory pair served by ``server``."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.run_broadcaster)
+
+        async def opener() -> trio.abc.Stream:
+            client_stream, server_stream = trio.testing.memory_stream_pair()
+            nursery.start_soon(server.handle_connection, server_stream)
+            return client_stream
+
+        async with running(config_for(80, USERS[0]), opener=opener, **kwargs) as recorder:
+            yield recorder
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+def server() -> SimulatedServer:
+    options = SimulatorOptions(port=0, controls=13, seed=3, users=USERS, rate=50.0)
+    return SimulatedServer(options, index=0, private_key=PRIVATE_KEY, ssl_context=None)
+
+
+async def test_stall_is_detected_by_the_keepalive_timeout(server, autojump_clock) -> None:
+    async with in_memory(server) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+        server.inject(Fault(FaultKind.STALL, seconds=1000))
+        stalled_at = trio.current_time()
+        await recorder.wait_for(lost(ReconnectReason.KEEPALIVE_TIMEOUT))
+    detected = recorder.time_of(lost(ReconnectReason.KEEPALIVE_TIMEOUT))
+    # A keepalive goes out at most 30 s after the last one was answered; 15 s later it is late.
+    assert 15.0 <= detected - stalled_at <= 45.0 + 0.1
+
+
+async def test_silence_is_detected_when_keepalives_are_far_apart(server, autojump_clock) -> None:
+    timeouts = Timeouts(keepalive_interval=1000.0)
+    async with in_memory(server, timeouts=timeouts) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+        server.inject(Fault(FaultKind.STALL, seconds=1000))
+        stalled_at = trio.current_time()
+        await recorder.wait_for(lost(ReconnectReason.IDLE_TIMEOUT))
+    detected = recorder.time_of(lost(ReconnectReason.IDLE_TIMEOUT))
+    assert 60.0 - 0.1 <= detected - stalled_at <= 60.0 + 0.1
+
+
+async def test_keepalives_keep_a_quiet_session_alive(autojump_clock) -> None:
+    quiet = SimulatedServer(
+        SimulatorOptions(port=0, controls=5, seed=1, users=USERS, rate=0.0),
+        index=0,
+        private_key=PRIVATE_KEY,
+        ssl_context=None,
+    )
+    async with in_memory(quiet) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+        await trio.sleep(600)  # virtual: ten minutes without a single state change
+    assert not any(isinstance(m, SessionLost) for _, m in recorder.messages)
+
+
+async def test_booting_miniserver_is_asked_again_after_5_seconds(server, autojump_clock) -> None:
+    server.inject(Fault(FaultKind.BOOT, seconds=12))
+    booted_at = trio.current_time()
+    async with in_memory(server) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+    boots = [t for t, m in recorder.messages if lost(ReconnectReason.BOOTING)(m)]
+    assert len(boots) == 3  # at 0, 5 and 10 s; at 15 s it answers
+    assert [round(t - booted_at, 1) for t in boots] == [0.0, 5.0, 10.0]
+    # The fourth probe gets an answer. (Streaming follows later in virtual time: the structure
+    # is parsed in a worker thread, and the autojump clock moves on while it waits for it.)
+    answered = recorder.time_of(lambda m: isinstance(m, MiniserverIdentified))
+    assert round(answered - booted_at, 1) == 15.0
