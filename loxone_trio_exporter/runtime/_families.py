@@ -1,0 +1,371 @@
+"""The metric families of design 3.3, built from the state owner's per-Miniserver state.
+
+Functions of the state only (no clock, no I/O): the owner calls ``build_snapshot`` when something
+changed and publishes the result. Every family gets new ``series`` dicts, so a published snapshot
+never changes; label-set objects are reused from the state (catalogue, memos), and series keep
+their order from one snapshot to the next, which is what makes the renderer's caches hit.
+
+Series that do not exist are absent, never 0 or NaN placeholders. The exceptions are
+``loxone_up`` (0 or 1 for every configured Miniserver) and the auth-failure and protocol-error
+counters, which start at 0 so that ``increase()`` sees their first step.
+
+The ``process_*`` families and ``loxone_exporter_render_duration_seconds`` belong to the web
+source, which adds them at render time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ..exposition import LabelSet, MetricFamily, Snapshot
+from ..protocol import (
+    DaytimerStatesReceived,
+    TextStatesReceived,
+    ValueStatesReceived,
+    WeatherEntry,
+    WeatherStatesReceived,
+)
+from ._messages import TableEvent
+
+if TYPE_CHECKING:
+    from ._owner import BuildInfo, MiniserverState
+
+Series = dict[LabelSet, float]
+
+#: ``msInfo.miniserverType`` -> the ``generation`` label ([DOC-SF] msInfo; protocol notes 1.3).
+GENERATIONS = {0: "Gen 1", 1: "Go Gen 1", 2: "Gen 2", 3: "Go Gen 2", 4: "Compact"}
+#: ``lastModified`` as the structure file writes it: the Miniserver's local time, no zone.
+STRUCTURE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: The ``table`` label of ``loxone_exporter_events_total`` for each event table (the keys
+#: ``MiniserverValues`` counts under), in the order the series are written.
+TABLE_NAMES: dict[type[TableEvent], str] = {
+    ValueStatesReceived: "value",
+    TextStatesReceived: "text",
+    DaytimerStatesReceived: "daytimer",
+    WeatherStatesReceived: "weather",
+}
+
+_FROM_WEATHER = (
+    "of the current weather entry (weatherServer.states.actual), from the Miniserver's "
+    "weather-state events (Loxone weather service)"
+)
+
+#: (WeatherEntry field, family name, what it is, divisor to the unit in the name). Units follow
+#: the weather formats of the structure file (°, %, km/h, mm, hPa); ``promtool check metrics``
+#: wants base units for lengths, so km/h become m/s and mm become m.
+WEATHER_FIELDS: tuple[tuple[str, str, str, float], ...] = (
+    ("temperature", "loxone_weather_temperature_celsius", "Air temperature in °C", 1.0),
+    (
+        "perceived_temperature",
+        "loxone_weather_perceived_temperature_celsius",
+        "Perceived (felt) temperature in °C",
+        1.0,
+    ),
+    ("dew_point", "loxone_weather_dew_point_celsius", "Dew point in °C", 1.0),
+    (
+        "relative_humidity",
+        "loxone_weather_relative_humidity_percent",
+        "Relative humidity in percent (0-100)",
+        1.0,
+    ),
+    (
+        "wind_speed",
+        "loxone_weather_wind_speed_meters_per_second",
+        "Wind speed in m/s (the Miniserver sends km/h)",
+        3.6,
+    ),
+    (
+        "wind_direction",
+        "loxone_weather_wind_direction_degrees",
+        "Wind direction in degrees",
+        1.0,
+    ),
+    (
+        "solar_radiation",
+        "loxone_weather_solar_radiation_watts_per_square_meter",
+        "Solar radiation in W/m²",
+        1.0,
+    ),
+    (
+        "precipitation",
+        "loxone_weather_precipitation_meters",
+        "Precipitation in metres (the Miniserver sends millimetres, litres per m²)",
+        1000.0,
+    ),
+    (
+        "barometric_pressure",
+        "loxone_weather_barometric_pressure_hectopascals",
+        "Barometric pressure in hPa",
+        1.0,
+    ),
+)
+
+
+def build_snapshot(
+    miniservers: Sequence[MiniserverState], *, include_text: bool, build_info: BuildInfo
+) -> Snapshot:
+    """Every family of design 3.3 but ``process_*`` and the render duration, in a fixed order."""
+    families = [
+        up_family(miniservers),
+        miniserver_info_family(miniservers),
+        control_value_family(miniservers),
+        control_info_family(miniservers),
+    ]
+    if include_text:
+        families.append(control_text_family(miniservers))
+    families += [
+        global_value_family(miniservers),
+        daytimer_family(miniservers),
+        *weather_families(miniservers),
+        build_info_family(build_info),
+        *exporter_families(miniservers),
+    ]
+    return tuple(families)
+
+
+def _gauge(name: str, help_text: str, series: Mapping[LabelSet, float]) -> MetricFamily:
+    return MetricFamily(name, "gauge", help_text, series)
+
+
+def _merged(tables: Iterable[Mapping[LabelSet, float]]) -> Series:
+    # dict.update from a dict reuses the stored hashes: no label tuple is hashed again.
+    series: Series = {}
+    for table in tables:
+        series.update(table)
+    return series
+
+
+# --- the Miniserver's own values ----------------------------------------------------------------
+
+
+def control_value_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+    return _gauge(
+        "loxone_control_value",
+        "Current value of a numeric state of a control or subcontrol, from the Miniserver's "
+        "value-state events; labels from the structure file LoxAPP3.json (uuid is the "
+        "control's uuidAction, state the state's name, name[i] for list states).",
+        _merged(ms.values.control_values for ms in miniservers if ms.values is not None),
+    )
+
+
+def control_info_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+    return _gauge(
+        "loxone_control_info",
+        "Always 1: one series per exported control or subcontrol, from the structure file "
+        "LoxAPP3.json; unit is taken from the control's details.format.",
+        _merged(ms.control_info for ms in miniservers if ms.values is not None),
+    )
+
+
+def control_text_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+    series: Series = {}
+    for ms in miniservers:
+        if ms.values is None:
+            continue
+        memo = ms.text_labels
+        for labels, text in ms.values.texts.items():
+            full = memo.get(labels)
+            if full is None or full[-1][1] != text:
+                full = memo[labels] = (*labels, ("text", text))
+            series[full] = 1.0
+    return _gauge(
+        "loxone_control_text",
+        "Always 1: the current text of a text state of a control (in the text label, cut to "
+        "200 characters), from the Miniserver's text-state events.",
+        series,
+    )
+
+
+def global_value_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+    return _gauge(
+        "loxone_global_value",
+        "Current value of a numeric global state (globalStates of LoxAPP3.json: "
+        "operatingMode, sunrise, sunset, ...), from the Miniserver's value-state events.",
+        _merged(ms.values.global_values for ms in miniservers if ms.values is not None),
+    )
+
+
+def daytimer_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+    return _gauge(
+        "loxone_daytimer_entries",
+        "Number of schedule entries of a daytimer, from the Miniserver's daytimer-state events.",
+        _merged(ms.values.daytimer_entries for ms in miniservers if ms.values is not None),
+    )
+
+
+def weather_families(miniservers: Sequence[MiniserverState]) -> list[MetricFamily]:
+    current: list[tuple[LabelSet, WeatherEntry]] = [
+        (ms.labels, ms.values.weather)
+        for ms in miniservers
+        if ms.values is not None and ms.values.weather is not None
+    ]
+    return [
+        _gauge(
+            name,
+            f"{what} {_FROM_WEATHER}.",
+            {labels: getattr(entry, field) / divisor for labels, entry in current},
+        )
+        for field, name, what, divisor in WEATHER_FIELDS
+    ]
+
+
+# --- the Miniserver and the exporter ------------------------------------------------------------
+
+
+def up_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+    return _gauge(
+        "loxone_up",
+        "1 while the exporter's session with the Miniserver is authenticated and streaming "
+        "state events, else 0.",
+        {ms.labels: 1.0 if ms.streaming else 0.0 for ms in miniservers},
+    )
+
+
+def miniserver_info_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+    series: Series = {}
+    for ms in miniservers:
+        labels = miniserver_info_labels(ms)
+        if labels is not None:
+            series[ms.kept("miniserver_info", labels)] = 1.0
+    return _gauge(
+        "loxone_miniserver_info",
+        "Always 1: serial, name and project from msInfo of LoxAPP3.json (serial from "
+        "jdev/cfg/apiKey until the structure is loaded), firmware from jdev/cfg/apiKey, "
+        "generation from msInfo.miniserverType.",
+        series,
+    )
+
+
+def miniserver_info_labels(ms: MiniserverState) -> LabelSet | None:
+    """The labels of ``loxone_miniserver_info``; ``None`` while nothing is known."""
+    structure = ms.structure
+    if structure is None and not ms.serial and not ms.firmware:
+        return None
+    name = project = generation = ""
+    serial = ms.serial
+    if structure is not None:
+        info = structure.ms_info
+        serial = info.serial_nr or serial
+        name, project = info.ms_name, info.project_name
+        if info.miniserver_type is not None:
+            generation = GENERATIONS.get(info.miniserver_type, "")
+    return (
+        *ms.labels,
+        ("serial", serial),
+        ("name", name),
+        ("project", project),
+        ("firmware", ms.firmware),
+        ("generation", generation),
+    )
+
+
+def build_info_family(build_info: BuildInfo) -> MetricFamily:
+    labels = (
+        ("version", build_info.version),
+        ("revision", build_info.revision),
+        ("python", build_info.python),
+    )
+    return _gauge(
+        "loxone_exporter_build_info",
+        "Always 1: the exporter's version, source revision and Python version.",
+        {labels: 1.0},
+    )
+
+
+def exporter_families(miniservers: Sequence[MiniserverState]) -> list[MetricFamily]:
+    """The ``loxone_exporter_*`` families of the state owner, in design order."""
+    events: Series = {}
+    reconnects: Series = {}
+    controls: Series = {}
+    for ms in miniservers:
+        counts = ms.events()
+        for table in TABLE_NAMES.values():
+            if counts[table]:
+                events[ms.labels_with("table", table)] = float(counts[table])
+        for reason, count in ms.reconnects.items():
+            reconnects[ms.labels_with("reason", reason)] = float(count)
+        catalogue = ms.catalogue
+        if catalogue is not None:
+            controls[ms.labels_with("status", "discovered")] = float(catalogue.controls_discovered)
+            controls[ms.labels_with("status", "exported")] = float(catalogue.controls_exported)
+    return [
+        _counter(
+            "loxone_exporter_events_total",
+            "State events decoded from the Miniserver's event tables, by table.",
+            events,
+        ),
+        _counter(
+            "loxone_exporter_reconnects_total",
+            "Sessions with the Miniserver that ended or failed to start, by reason; the "
+            "exporter then connects again.",
+            reconnects,
+        ),
+        _counter(
+            "loxone_exporter_auth_failures_total",
+            "Logins the Miniserver refused (user or password wrong, or the user is locked).",
+            {ms.labels: float(ms.auth_failures) for ms in miniservers},
+        ),
+        _counter(
+            "loxone_exporter_protocol_errors_total",
+            "Malformed frames or replies received from the Miniserver; each restarts the session.",
+            {ms.labels: float(ms.protocol_errors) for ms in miniservers},
+        ),
+        _per_miniserver(
+            "loxone_exporter_last_event_timestamp_seconds",
+            "Unix time (the exporter's clock) of the last state event table from the Miniserver.",
+            miniservers,
+            lambda ms: ms.last_event_unix,
+        ),
+        _per_miniserver(
+            "loxone_exporter_structure_timestamp_seconds",
+            "lastModified of the loaded structure file LoxAPP3.json as Unix time; the file "
+            "gives the Miniserver's local time without a zone, which is read as UTC.",
+            miniservers,
+            lambda ms: None if ms.last_modified is None else structure_time(ms.last_modified),
+        ),
+        _per_miniserver(
+            "loxone_exporter_token_expiry_timestamp_seconds",
+            "Unix time when the exporter's token for the Miniserver expires, as the "
+            "Miniserver announced it when it granted or refreshed the token.",
+            miniservers,
+            lambda ms: ms.token_expiry_unix,
+        ),
+        _gauge(
+            "loxone_exporter_controls",
+            "Controls and subcontrols in the loaded structure file (status=discovered), and "
+            "those exported after the [export] exclude filters (status=exported).",
+            controls,
+        ),
+    ]
+
+
+def _counter(name: str, help_text: str, series: Series) -> MetricFamily:
+    return MetricFamily(name, "counter", help_text, series)
+
+
+def _per_miniserver(
+    name: str,
+    help_text: str,
+    miniservers: Sequence[MiniserverState],
+    value_of: Callable[[MiniserverState], float | None],
+) -> MetricFamily:
+    series: Series = {}
+    for ms in miniservers:
+        value = value_of(ms)
+        if value is not None:
+            series[ms.labels] = value
+    return _gauge(name, help_text, series)
+
+
+@functools.lru_cache(maxsize=256)
+def structure_time(last_modified: str) -> float | None:
+    """``lastModified`` (``2025-01-16 10:41:33``) as Unix time, read as UTC; ``None`` if it is
+    not such a time. Cached: ``strptime`` is slow and the value changes once per upload."""
+    try:
+        moment = datetime.datetime.strptime(last_modified, STRUCTURE_TIME_FORMAT)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=datetime.UTC).timestamp()

@@ -1,0 +1,174 @@
+"""Feeding a ``StateOwner`` as a connection task would, and reading what it publishes.
+
+Tables come from the simulator's model and go through the real wire framing and
+``MessageReader``, so the owner sees exactly the events a session decodes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterable
+
+import pytest
+from conftest import strict_mode
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from loxone_trio_exporter.config import ExportConfig
+from loxone_trio_exporter.exposition import Format, LabelSet, MetricFamily, Renderer, Snapshot
+from loxone_trio_exporter.protocol import (
+    MessageIdentifier,
+    MessageReader,
+    frame_binary_message,
+    uuid_to_str,
+)
+from loxone_trio_exporter.runtime._messages import (
+    ConnectionState,
+    StatusChanged,
+    StructureReady,
+    TablesReceived,
+)
+from loxone_trio_exporter.runtime._owner import BuildInfo, StateOwner
+from loxone_trio_exporter.simulator import SimulatedMiniserver
+from loxone_trio_exporter.structure import Control
+
+SimMessage = tuple[MessageIdentifier, bytes]
+#: A series as a parser reports it: sample name and label pairs.
+SeriesKey = tuple[str, frozenset[tuple[str, str]]]
+
+
+class WallClock:
+    """A settable wall clock (seconds since 1970) for timestamps and countdowns."""
+
+    def __init__(self, now: float = 1_750_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_owner(
+    names: Iterable[str] = ("home",), wall_clock: WallClock | None = None, **export: object
+) -> StateOwner:
+    return StateOwner(
+        list(names),
+        ExportConfig(**export),  # type: ignore[arg-type]
+        build_info=BuildInfo(version="1.2.3", revision="abc123", python="3.11.9"),
+        wall_clock=wall_clock or WallClock(),
+    )
+
+
+def structure_ready(name: str, model: SimulatedMiniserver) -> StructureReady:
+    return StructureReady(name, model.structure, model.state_index, model.last_modified)
+
+
+def tables(name: str, messages: Iterable[SimMessage]) -> list[TablesReceived]:
+    """The simulator's tables framed as on the wire and decoded by a real reader."""
+    reader = MessageReader()
+    decoded: list[TablesReceived] = []
+    for identifier, payload in messages:
+        for frame in frame_binary_message(identifier, payload):
+            event = reader.receive(frame)
+            if event is not None:
+                decoded.append(TablesReceived(name, event))  # type: ignore[arg-type]
+    return decoded
+
+
+def feed(owner: StateOwner, messages: Iterable[object], now: float = 0.0) -> None:
+    for message in messages:
+        owner.apply(message, now)  # type: ignore[arg-type]
+
+
+def start_streaming(owner: StateOwner, name: str, model: SimulatedMiniserver) -> None:
+    """Structure, every table, then STREAMING: what a new session sends."""
+    feed(owner, [structure_ready(name, model), *tables(name, model.full_tables())])
+    owner.apply(StatusChanged(name, ConnectionState.STREAMING), 0.0)
+
+
+def family(snapshot: Snapshot, name: str) -> MetricFamily:
+    (found,) = [family for family in snapshot if family.name == name]
+    return found
+
+
+def family_names(snapshot: Snapshot) -> list[str]:
+    return [family.name for family in snapshot]
+
+
+def control_labels(miniserver: str, control: Control) -> dict[str, str]:
+    """The labels design 3.3 gives a control, written out here independently of ``state``."""
+    labels = {
+        "miniserver": miniserver,
+        "uuid": control.uuid_action,
+        "control": control.name,
+        "control_type": control.type,
+        "room": control.room,
+        "category": control.category,
+    }
+    if control.parent_uuid is not None:
+        labels["parent"] = control.parent_uuid
+    return labels
+
+
+def render(snapshot: Snapshot, fmt: Format = Format.TEXT) -> str:
+    return Renderer().render(snapshot, fmt).decode()
+
+
+def parsed_series(text: str) -> dict[SeriesKey, float]:
+    """Every sample of a text-format body; fails on a repeated series (the parser allows it)."""
+    series: dict[SeriesKey, float] = {}
+    for parsed in parse_text(text):
+        for sample in parsed.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in series, f"duplicate series {key}"
+            series[key] = sample.value
+    return series
+
+
+def expected_control_values(name: str, model: SimulatedMiniserver) -> dict[SeriesKey, float]:
+    """Every numeric state once per control that owns it, with the simulator's value."""
+    current = model.values_snapshot()["values"]
+    expected: dict[SeriesKey, float] = {}
+    for raw in model.state_index:
+        uuid = uuid_to_str(raw)
+        if uuid not in current:
+            continue
+        for owner in model.state_index.owners(raw):
+            if owner.control is not None:
+                labels = {**control_labels(name, owner.control), "state": owner.label}
+                expected["loxone_control_value", frozenset(labels.items())] = current[uuid]
+    return expected
+
+
+def rendered_family(owner: StateOwner, name: str) -> dict[SeriesKey, float]:
+    """One family of the owner's snapshot as a text-format parser reads it."""
+    series = parsed_series(render(owner.snapshot()))
+    return {key: value for key, value in series.items() if key[0] == name}
+
+
+def series_of(owner: StateOwner, name: str) -> dict[LabelSet, float]:
+    return dict(family(owner.snapshot(), name).series)
+
+
+def miniserver_of(labels: LabelSet) -> str:
+    return dict(labels)["miniserver"]
+
+
+def require_promtool() -> str:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        reason = "promtool not on PATH (apt-get install -y prometheus)"
+        if strict_mode():
+            pytest.fail(f"{reason} (LOXONE_TEST_STRICT=1)")
+        pytest.skip(reason)
+    return promtool
+
+
+def promtool_check(body: bytes) -> None:
+    result = subprocess.run(
+        [require_promtool(), "check", "metrics"],
+        input=body,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)

@@ -1,0 +1,306 @@
+"""The state owner: messages in, snapshots and views out, on real structures and real tables."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from owner_feed import (
+    WallClock,
+    expected_control_values,
+    family,
+    feed,
+    make_owner,
+    miniserver_of,
+    parsed_series,
+    render,
+    rendered_family,
+    series_of,
+    start_streaming,
+    structure_ready,
+    tables,
+)
+
+from loxone_trio_exporter.protocol import (
+    uuid_to_str,
+)
+from loxone_trio_exporter.runtime._messages import (
+    ConnectionRemoved,
+    ConnectionState,
+    MiniserverIdentified,
+    ReconnectReason,
+    SessionLost,
+    StatusChanged,
+    TokenUpdated,
+)
+from loxone_trio_exporter.simulator import SimulatedMiniserver
+from loxone_trio_exporter.structure import OwnerKind
+
+# ------------------------------------------------------------------------------ values per owner
+
+
+def test_every_numeric_state_appears_once_per_owner_with_the_simulators_value():
+    home, office = (
+        SimulatedMiniserver.generate(60, seed=1),
+        SimulatedMiniserver.generate(25, seed=2),
+    )
+    owner = make_owner(["home", "office"])
+    start_streaming(owner, "home", home)
+    start_streaming(owner, "office", office)
+    for _ in range(5):
+        feed(owner, tables("home", home.step(300)))
+        feed(owner, tables("office", office.step(100)))
+    expected = expected_control_values("home", home) | expected_control_values("office", office)
+    assert rendered_family(owner, "loxone_control_value") == expected
+    # Global states too, labelled by their globalStates name.
+    current = home.values_snapshot()["values"]
+    globals_ = rendered_family(owner, "loxone_global_value")
+    for name, uuid in home.structure.global_states.items():
+        if uuid in current:
+            key = ("loxone_global_value", frozenset({"miniserver": "home", "state": name}.items()))
+            assert globals_[key] == current[uuid]
+
+
+def test_a_shared_state_uuid_updates_every_owner():
+    model = SimulatedMiniserver.generate(60, seed=1)
+    index = model.state_index
+    shared = [
+        raw
+        for raw in index
+        if sum(owner.kind is OwnerKind.CONTROL for owner in index.owners(raw)) > 1
+        and uuid_to_str(raw) in model.values_snapshot()["values"]
+    ]
+    assert shared, "the generated structure shares state UUIDs between controls"
+    owner = make_owner()
+    start_streaming(owner, "home", model)
+    uuid = uuid_to_str(shared[0])
+    feed(owner, tables("home", [model.set_value(uuid, 42.5)]))
+    controls = [o.control for o in index.owners(shared[0]) if o.control is not None]
+    updated = [
+        labels
+        for labels, value in series_of(owner, "loxone_control_value").items()
+        if value == 42.5
+    ]
+    assert sorted(dict(labels)["uuid"] for labels in updated) == sorted(
+        control.uuid_action for control in controls
+    )
+
+
+def test_series_order_and_label_objects_are_kept_between_snapshots():
+    model = SimulatedMiniserver.generate(40, seed=5)
+    owner = make_owner()
+    start_streaming(owner, "home", model)
+    before = list(family(owner.snapshot(), "loxone_control_value").series)
+    feed(owner, tables("home", model.step(200)))
+    after = list(family(owner.snapshot(), "loxone_control_value").series)
+    assert len(after) == len(before)
+    assert all(new is old for new, old in zip(after, before, strict=True))
+
+
+# ------------------------------------------------------------------------ structure changes
+
+
+def test_a_structure_change_replaces_the_series_at_once():
+    model = SimulatedMiniserver.generate(40, seed=7)
+    owner = make_owner()
+    start_streaming(owner, "home", model)
+    feed(owner, tables("home", model.step(500)))
+    old_controls = {c.uuid_action for c in model.structure.walk_controls()}
+    events_before = series_of(owner, "loxone_exporter_events_total")
+    owner.apply(SessionLost("home", ReconnectReason.CLOSED, "closed"), 1.0)
+
+    model.change_structure("2025-06-01 12:00:00")
+    owner.apply(structure_ready("home", model), 2.0)
+    # No value of the old structure survives, not even of controls that are still there.
+    assert series_of(owner, "loxone_control_value") == {}
+    new_controls = {c.uuid_action for c in model.structure.walk_controls()}
+    info = {dict(labels)["uuid"] for labels in series_of(owner, "loxone_control_info")}
+    assert info == new_controls
+    assert old_controls - new_controls
+    assert new_controls - old_controls
+
+    feed(owner, tables("home", model.full_tables()))
+    assert rendered_family(owner, "loxone_control_value") == expected_control_values("home", model)
+    # Counters go on across the change.
+    events_after = series_of(owner, "loxone_exporter_events_total")
+    value_events = (("miniserver", "home"), ("table", "value"))
+    assert events_after[value_events] == events_before[value_events] + len(
+        model.values_snapshot()["values"]
+    )
+    reconnects = series_of(owner, "loxone_exporter_reconnects_total")
+    assert reconnects == {(("miniserver", "home"), ("reason", "closed")): 1.0}
+
+
+def test_the_same_structure_again_keeps_the_values():
+    model = SimulatedMiniserver.generate(20, seed=8)
+    owner = make_owner()
+    start_streaming(owner, "home", model)
+    before = series_of(owner, "loxone_control_value")
+    owner.apply(SessionLost("home", ReconnectReason.KEEPALIVE_TIMEOUT, "no answer"), 1.0)
+    owner.apply(structure_ready("home", model), 2.0)  # a reconnect that reused the structure
+    assert series_of(owner, "loxone_control_value") == before
+
+
+def test_tables_without_a_structure_are_counted_only():
+    model = SimulatedMiniserver.generate(10, seed=9)
+    owner = make_owner()
+    feed(owner, tables("home", model.full_tables()))
+    assert series_of(owner, "loxone_control_value") == {}
+    events = series_of(owner, "loxone_exporter_events_total")
+    assert events[(("miniserver", "home"), ("table", "value"))] == len(
+        model.values_snapshot()["values"]
+    )
+
+
+# ------------------------------------------------------------------- connections and counters
+
+
+def test_every_configured_miniserver_is_shown_from_the_start():
+    owner = make_owner(["home", "office"])
+    snapshot = owner.snapshot()
+    assert family(snapshot, "loxone_up").series == {
+        (("miniserver", "home"),): 0.0,
+        (("miniserver", "office"),): 0.0,
+    }
+    for name in ("loxone_exporter_auth_failures_total", "loxone_exporter_protocol_errors_total"):
+        assert list(family(snapshot, name).series.values()) == [0.0, 0.0]
+    for name in (
+        "loxone_miniserver_info",
+        "loxone_exporter_events_total",
+        "loxone_exporter_reconnects_total",
+        "loxone_exporter_token_expiry_timestamp_seconds",
+        "loxone_exporter_structure_timestamp_seconds",
+        "loxone_exporter_controls",
+    ):
+        assert family(snapshot, name).series == {}, name
+    assert [(view.name, view.state, view.streaming) for view in owner.views()] == [
+        ("home", "connecting", False),
+        ("office", "connecting", False),
+    ]
+
+
+def test_session_losses_count_by_reason():
+    owner = make_owner()
+    feed(
+        owner,
+        [
+            SessionLost(
+                "home", ReconnectReason.AUTH_FAILED, "authentication failed", auth_failure=True
+            ),
+            SessionLost("home", ReconnectReason.PROTOCOL_ERROR, "bad frame", protocol_error=True),
+            SessionLost(
+                "home", ReconnectReason.AUTH_FAILED, "authentication failed", auth_failure=True
+            ),
+        ],
+    )
+    snapshot = owner.snapshot()
+    home = (("miniserver", "home"),)
+    assert family(snapshot, "loxone_exporter_reconnects_total").series == {
+        (*home, ("reason", "auth_failed")): 2.0,
+        (*home, ("reason", "protocol_error")): 1.0,
+    }
+    assert family(snapshot, "loxone_exporter_auth_failures_total").series == {home: 2.0}
+    assert family(snapshot, "loxone_exporter_protocol_errors_total").series == {home: 1.0}
+
+
+def test_views_say_what_the_connection_does():
+    wall = WallClock(1_750_000_000.0)
+    model = SimulatedMiniserver.generate(10, seed=11)
+    owner = make_owner(["home", "office"], wall_clock=wall)
+    owner.apply(MiniserverIdentified("home", "504F94A00001", "15.3.1"), 0.0)
+    start_streaming(owner, "home", model)
+    detail = "authentication failed (code 401): check username and password"
+    feed(
+        owner,
+        [
+            SessionLost("office", ReconnectReason.AUTH_FAILED, detail, auth_failure=True),
+            StatusChanged("office", ConnectionState.WAITING, detail, retry_in_seconds=4.0),
+        ],
+    )
+    home, office = owner.views()
+    assert (home.name, home.streaming, home.state, home.firmware) == (
+        "home",
+        True,
+        "streaming",
+        "15.3.1",
+    )
+    assert home.series == len(series_of(owner, "loxone_control_value")) + len(
+        series_of(owner, "loxone_global_value")
+    )
+    assert home.last_event_unix == wall.now
+    assert office.state == f"waiting to reconnect: {detail}; next try in 4 s"
+    assert not office.streaming
+    wall.now += 2.5
+    assert owner.views()[1].state.endswith("; next try in 2 s")
+    wall.now += 10
+    assert owner.views()[1].state.endswith("; next try in 0 s")
+    owner.apply(StatusChanged("office", ConnectionState.AUTHENTICATING), 0.0)
+    assert owner.views()[1].state == "authenticating"
+
+
+def test_connection_removed_drops_everything_of_that_miniserver(caplog):
+    home, office = (
+        SimulatedMiniserver.generate(10, seed=1),
+        SimulatedMiniserver.generate(10, seed=2),
+    )
+    owner = make_owner(["home", "office"])
+    for name, model in (("home", home), ("office", office)):
+        owner.apply(MiniserverIdentified(name, model.serial, "15.3.1"), 0.0)
+        owner.apply(TokenUpdated(name, 1_760_000_000.0), 0.0)
+        start_streaming(owner, name, model)
+        owner.apply(SessionLost(name, ReconnectReason.CLOSED, "closed"), 0.0)
+    office_before = {
+        f.name: {k: v for k, v in f.series.items() if miniserver_of(k) == "office"}
+        for f in owner.snapshot()
+        if f.name != "loxone_exporter_build_info"
+    }
+    owner.apply(ConnectionRemoved("home"), 0.0)
+    for metric in owner.snapshot():
+        if metric.name == "loxone_exporter_build_info":
+            continue
+        assert all(miniserver_of(labels) == "office" for labels in metric.series), metric.name
+        assert dict(metric.series) == office_before[metric.name]
+    assert [view.name for view in owner.views()] == ["office"]
+    # Later messages for it are ignored (the removal itself is not news when repeated).
+    with caplog.at_level(logging.DEBUG, logger="loxone_trio_exporter.runtime._owner"):
+        before = owner.snapshot()
+        feed(owner, [*tables("home", home.step(10)), ConnectionRemoved("home")])
+        assert owner.snapshot() is before
+    assert "not configured" in caplog.text
+
+
+# ----------------------------------------------------------------------------------- snapshots
+
+
+def test_snapshot_is_cached_until_something_changes_and_never_mutated():
+    model = SimulatedMiniserver.generate(20, seed=13)
+    owner = make_owner()
+    start_streaming(owner, "home", model)
+    first = owner.snapshot()
+    assert owner.snapshot() is first
+    owner.views()  # reading views changes nothing
+    assert owner.snapshot() is first
+    published = {f.name: dict(f.series) for f in first}
+    feed(owner, tables("home", model.step(100)))
+    second = owner.snapshot()
+    assert second is not first
+    assert {f.name: dict(f.series) for f in first} == published
+    assert family(second, "loxone_control_value").series != published["loxone_control_value"]
+
+
+def test_label_sets_are_unique_on_a_real_structure(shared_fixture):
+    document = json.loads(shared_fixture("smarteon-2025.LoxAPP3.json").read_text("utf-8"))
+    models = {
+        "home": SimulatedMiniserver.from_document(document, seed=3),
+        "office": SimulatedMiniserver.from_document(document, seed=4),
+    }
+    owner = make_owner(list(models), include_text=True)
+    for name, model in models.items():
+        owner.apply(MiniserverIdentified(name, model.serial, "15.3.1"), 0.0)
+        start_streaming(owner, name, model)
+        feed(owner, tables(name, model.step(500)))
+    parsed_series(render(owner.snapshot()))  # fails on a repeated series
+    assert rendered_family(owner, "loxone_control_value") == (
+        expected_control_values("home", models["home"])
+        | expected_control_values("office", models["office"])
+    )
