@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+COMMANDS = frozenset({"run", "check", "demo", "simulate"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="loxone-trio-exporter",
         description="Prometheus exporter for Loxone Miniservers.",
         epilog=(
-            "The run, check and demo commands arrive with the exporter release; simulate serves "
-            "simulated Miniservers now."
+            "'loxone-trio-exporter exporter.toml' is short for 'run exporter.toml'. "
+            "Try 'loxone-trio-exporter demo' to see it work without a Miniserver."
         ),
     )
     parser.add_argument(
@@ -32,12 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Imported here so that ``--version`` and ``--help`` do not load trio and the simulator.
+    from .config._cli import add_check_parser  # noqa: PLC0415
+    from .runtime._cli import add_demo_parser, add_run_parser  # noqa: PLC0415
     from .simulator._cli import add_simulate_parser  # noqa: PLC0415
 
-    add_simulate_parser(subcommands)
-    from .config._cli import add_check_parser  # noqa: PLC0415
-
+    add_run_parser(subcommands)
     add_check_parser(subcommands)
+    add_demo_parser(subcommands)
+    add_simulate_parser(subcommands)
     return parser
 
 
@@ -48,20 +51,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         parser.print_help()
         return EXIT_OK
+    if not args[0].startswith("-") and args[0] not in COMMANDS:
+        args.insert(0, "run")  # ``loxone-trio-exporter exporter.toml``
     try:
         parsed = parser.parse_args(args)
     except SystemExit as exit_request:  # argparse exits on --help, --version and bad usage
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
-    if parsed.command == "simulate":
-        from .simulator._cli import run_simulate  # noqa: PLC0415
+    runner = _command_runner(parsed.command)
+    if runner is None:
+        parser.print_help()
+        return EXIT_OK
+    return runner(parsed)
 
-        return run_simulate(parsed)
-    if parsed.command == "check":
+
+def _command_runner(command: str | None) -> Callable[[argparse.Namespace], int] | None:
+    """The function that runs ``command``, imported only when it is used."""
+    # Imported when used: ``run`` does not load the simulator, ``check`` not the runtime.
+    if command == "run":
+        from .runtime._cli import run_run  # noqa: PLC0415
+
+        return run_run
+    if command == "demo":
+        from .runtime._cli import run_demo  # noqa: PLC0415
+
+        return run_demo
+    if command == "check":
         from .config._cli import run_check  # noqa: PLC0415
 
-        return run_check(parsed)
-    parser.print_help()
-    return EXIT_OK
+        return run_check
+    if command == "simulate":
+        from .simulator._cli import run_simulate  # noqa: PLC0415
+
+        return run_simulate
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through __main__.py

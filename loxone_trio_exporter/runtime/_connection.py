@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # real structure files exceed trio-websocket's 1 MiB default
 WEBSOCKET_PATH = "/ws/rfc6455"
+CLOSE_WAIT_SECONDS = 0.2
 ABNORMAL_CLOSURE = 1006  # RFC 6455: what a client reports when the socket broke without a close
 SUBPROTOCOL = "remotecontrol"
 _TABLE_EVENTS = (
@@ -336,7 +337,10 @@ class MiniserverConnection:
                 try:
                     await self._stream(ws, session, streamed_since)
                 finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    # Say goodbye with a close frame, but do not wait long for the answer: on
+                    # a stop the reader task is cancelled too, and the whole exporter must be
+                    # down within a second.
+                    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT_SECONDS):
                         await ws.aclose()
             except SessionEnded as exc:
                 ended = exc

@@ -1,0 +1,211 @@
+"""``loxone-trio-exporter run`` and ``demo``: load the config, set up logging and signals, run.
+
+Exit codes (design 3.1): 0 after SIGTERM/SIGINT, 2 for a bad config, 1 when the exporter cannot
+run at all (the listen address is taken, say), always with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import signal
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+
+from ..config import Config, ExportConfig, LogConfig, MiniserverConfig, WebConfig, load_config
+from ..errors import ConfigError
+from ..logs import configure_logging
+
+if TYPE_CHECKING:
+    from ._exporter import ExporterHandle
+
+log = logging.getLogger(__name__)
+
+_E = TypeVar("_E", bound=BaseException)
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_BAD_CONFIG = 2
+DEMO_LISTEN = "127.0.0.1:9504"
+DEMO_USER = ("demo", "demo")  # the simulator's default account: no secret
+
+
+def add_run_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the exporter (the default: 'loxone-trio-exporter exporter.toml')",
+        description=(
+            "Run the exporter. Without a file, one Miniserver is configured from LOXONE_HOST, "
+            "LOXONE_USERNAME, LOXONE_PASSWORD (or LOXONE_PASSWORD_FILE) and the other LOXONE_* "
+            "variables; with a file, those variables override it."
+        ),
+    )
+    parser.add_argument(
+        "config_file", nargs="?", type=Path, metavar="exporter.toml", help="the config file"
+    )
+
+
+def add_demo_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run a simulated Miniserver and the exporter together: no hardware needed",
+        description=(
+            "Start the built-in Miniserver simulator and the exporter in one process and print "
+            "where to look. Stop with Ctrl+C."
+        ),
+    )
+    parser.add_argument(
+        "--listen",
+        default=DEMO_LISTEN,
+        metavar="HOST:PORT",
+        help=f"where the exporter serves /metrics (default {DEMO_LISTEN}; port 0 picks one)",
+    )
+    parser.add_argument(
+        "--controls", type=int, default=120, help="controls of the simulated Miniserver"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="state changes per second (default 20)"
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+
+def run_run(args: argparse.Namespace) -> int:
+    config_file: Path | None = args.config_file
+    try:
+        config = load_config(config_file, os.environ)
+    except ConfigError as exc:
+        source = "the LOXONE_* environment" if config_file is None else str(config_file)
+        print(f"loxone-trio-exporter: {source} is not a valid config:", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        if config_file is None:
+            print(
+                "Give a config file (loxone-trio-exporter exporter.toml) or set LOXONE_HOST, "
+                "LOXONE_USERNAME and LOXONE_PASSWORD.",
+                file=sys.stderr,
+            )
+        return EXIT_BAD_CONFIG
+    configure_logging(
+        config.log.level,
+        config.log.format,
+        secrets=[miniserver.password for miniserver in config.miniservers],
+    )
+    return _run_until_signal(partial(_serve, config), config.web.listen)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if args.controls < 1:
+        print("loxone-trio-exporter demo: --controls must be at least 1", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if not args.rate >= 0:
+        print("loxone-trio-exporter demo: --rate must be >= 0", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    configure_logging(args.log_level, "text")
+    return _run_until_signal(partial(_demo, args), (args.listen,))
+
+
+def _run_until_signal(main: Any, listen: tuple[str, ...]) -> int:
+    try:
+        trio.run(main)
+    except BaseException as exc:
+        if _leaves(exc, KeyboardInterrupt):  # a second Ctrl+C while stopping
+            return EXIT_OK
+        os_errors = _leaves(exc, OSError)
+        if not os_errors:
+            raise
+        error = os_errors[0]
+        hint = ""
+        if error.errno == errno.EADDRINUSE:
+            hint = " (another program uses it: choose another [web] listen port)"
+        print(
+            f"loxone-trio-exporter: cannot listen on {', '.join(listen)}: "
+            f"{error.strerror or error}{hint}",
+            file=sys.stderr,
+        )
+        return EXIT_FATAL
+    return EXIT_OK
+
+
+def _leaves(exc: BaseException, kind: type[_E]) -> list[_E]:
+    """The exceptions of type ``kind`` in ``exc``, looking inside (nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner, kind)]
+    return [exc] if isinstance(exc, kind) else []
+
+
+async def _serve(config: Config, *, on_started: Any = None) -> None:
+    from ._exporter import run_exporter  # noqa: PLC0415 - the parser alone needs none of it
+
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_on_signal, shutdown)
+        handle: ExporterHandle = await nursery.start(partial(run_exporter, config, shutdown))
+        if on_started is not None:
+            on_started(handle)
+        await shutdown.wait()
+        # run_exporter returns within its stop bound; then the signal task is all that is left.
+    log.info("stopped")
+
+
+async def _stop_on_signal(
+    shutdown: trio.Event, *, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("%s received; stopping", signal.Signals(signum).name)
+            shutdown.set()
+            return
+
+
+async def _demo(args: argparse.Namespace) -> None:
+    # Imported here: the simulator is only loaded by the demo.
+    from ..simulator import SimulatorOptions, serve_simulator  # noqa: PLC0415
+
+    started = trio.current_time()
+    with tempfile.TemporaryDirectory(prefix="loxone-trio-exporter-demo-") as state_dir:
+        async with trio.open_nursery() as nursery:
+            simulator = await nursery.start(
+                serve_simulator,
+                SimulatorOptions(port=0, controls=args.controls, rate=args.rate),
+            )
+            port = simulator.ports[0]
+            config = Config(
+                web=WebConfig(listen=(args.listen,)),
+                log=LogConfig(level=args.log_level),
+                export=ExportConfig(include_text=True),
+                miniservers=(
+                    MiniserverConfig(
+                        name="demo",
+                        host="127.0.0.1",
+                        port=port,
+                        username=DEMO_USER[0],
+                        password=DEMO_USER[1],
+                        tls="off",
+                    ),
+                ),
+                state_dir=state_dir,
+            )
+            await _serve(config, on_started=partial(_print_demo_help, port, started))
+            nursery.cancel_scope.cancel()
+
+
+def _print_demo_help(simulator_port: int, started: float, handle: ExporterHandle) -> None:
+    url = handle.urls[0].rstrip("/")
+    print(
+        f"\nloxone-trio-exporter demo: a simulated Miniserver on http://127.0.0.1:{simulator_port}"
+        f" and the exporter on {url} (ready in {trio.current_time() - started:.1f} s)\n"
+        f"  Metrics:      {url}/metrics\n"
+        f"  Status page:  {url}/\n"
+        f"  Try:          curl -s {url}/metrics | grep loxone_control_value | head\n"
+        "Press Ctrl+C to stop.\n",
+        flush=True,
+    )
+
+
+__all__ = ["add_demo_parser", "add_run_parser", "run_demo", "run_run"]
