@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Imported here so that ``--version`` and ``--help`` do not load trio and the simulator.
+    from .commands import add_demo_parser, add_run_parser  # noqa: PLC0415
     from .config._cli import add_check_parser  # noqa: PLC0415
-    from .runtime._cli import add_demo_parser, add_run_parser  # noqa: PLC0415
     from .simulator._cli import add_simulate_parser  # noqa: PLC0415
 
     add_run_parser(subcommands)
@@ -68,11 +68,11 @@ def _command_runner(command: str | None) -> Callable[[argparse.Namespace], int] 
     """The function that runs ``command``, imported only when it is used."""
     # Imported when used: ``run`` does not load the simulator, ``check`` not the runtime.
     if command == "run":
-        from .runtime._cli import run_run  # noqa: PLC0415
+        from .commands import run_run  # noqa: PLC0415
 
         return run_run
     if command == "demo":
-        from .runtime._cli import run_demo  # noqa: PLC0415
+        from .commands import run_demo  # noqa: PLC0415
 
         return run_demo
     if command == "check":

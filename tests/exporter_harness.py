@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loxone_trio_exporter.config import Config, ExportConfig, MiniserverConfig, WebConfig
 from loxone_trio_exporter.runtime._connection import Timeouts
-from loxone_trio_exporter.runtime._exporter import ExporterHandle, run_exporter
 from loxone_trio_exporter.simulator import SimulatedServer, SimulatorOptions, serve_simulator
+from loxone_trio_exporter.supervisor import ExporterHandle, run_exporter
 
 SeriesKey = tuple[str, frozenset[tuple[str, str]]]
 

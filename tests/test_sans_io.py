@@ -43,3 +43,23 @@ def test_protocol_sources_use_no_clock_or_os_randomness():
             "datetime.now",
         ):
             assert needle not in text, f"{source.name} uses {needle}"
+
+
+def test_the_runtime_imports_no_web_framework():
+    """Design 2: the runtime (connections, state owner) stays free of Quart and Hypercorn."""
+    program = textwrap.dedent(
+        """
+        import sys
+        import loxone_trio_exporter.runtime._connection
+        import loxone_trio_exporter.runtime._owner
+        import loxone_trio_exporter.runtime._web_source
+        import loxone_trio_exporter.exposition
+        import loxone_trio_exporter.state
+        web = ("quart", "quart_trio", "hypercorn")
+        print(",".join(sorted(m for m in web if m in sys.modules)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""

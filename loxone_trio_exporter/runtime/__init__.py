@@ -1,1 +1,1 @@
-"""The exporter's runtime: connection tasks, the state owner and the supervisor (trio)."""
+"""The exporter's runtime on trio: connection tasks and the state owner (no web framework)."""

@@ -33,7 +33,7 @@ from ..protocol import (
 )
 from ..state import ExportFilter, MiniserverValues, SeriesCatalogue, build_catalogue
 from ..structure import Structure
-from ..web import MiniserverView
+from ..views import MiniserverView
 from ._families import TABLE_NAMES, build_snapshot
 from ._messages import (
     ConnectionRemoved,

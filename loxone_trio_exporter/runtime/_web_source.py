@@ -22,7 +22,7 @@ from ..exposition import (
     gzip_bytes,
     wants_gzip,
 )
-from ..web import MetricsBody, MiniserverView
+from ..views import MetricsBody, MiniserverView
 from ._owner import StateOwner
 
 RENDER_DURATION_HELP = (

@@ -10,40 +10,12 @@ import datetime
 import html
 import json
 from collections.abc import Sequence
-from typing import Protocol
 
-import attrs
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from .. import __version__
-
-
-@attrs.frozen
-class MetricsBody:
-    body: bytes
-    content_type: str
-    gzipped: bool = False
-
-
-@attrs.frozen
-class MiniserverView:
-    """What the pages show of one configured Miniserver."""
-
-    name: str
-    streaming: bool
-    state: str  # e.g. "streaming", "connecting", "authentication failed: 401"
-    firmware: str = ""
-    series: int = 0
-    last_event_unix: float | None = None
-
-
-class WebSource(Protocol):
-    """What the web side needs from the exporter."""
-
-    def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody: ...
-
-    def miniservers(self) -> Sequence[MiniserverView]: ...
+from ..views import MiniserverView, WebSource
 
 
 def create_app(source: WebSource, *, telemetry_path: str = "/metrics") -> QuartTrio:

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from ..config import Config, ExportConfig, LogConfig, MiniserverConfig, WebConfig, load_config
-from ..errors import ConfigError
-from ..logs import configure_logging
+from .config import Config, ExportConfig, LogConfig, MiniserverConfig, WebConfig, load_config
+from .errors import ConfigError
+from .logs import configure_logging
 
 if TYPE_CHECKING:
-    from ._exporter import ExporterHandle
+    from .supervisor import ExporterHandle
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def _leaves(exc: BaseException, kind: type[_E]) -> list[_E]:
 
 
 async def _serve(config: Config, *, on_started: Any = None) -> None:
-    from ._exporter import run_exporter  # noqa: PLC0415 - the parser alone needs none of it
+    from .supervisor import run_exporter  # noqa: PLC0415 - the parser alone needs none of it
 
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -165,7 +165,7 @@ async def _stop_on_signal(
 
 async def _demo(args: argparse.Namespace) -> None:
     # Imported here: the simulator is only loaded by the demo.
-    from ..simulator import SimulatorOptions, serve_simulator  # noqa: PLC0415
+    from .simulator import SimulatorOptions, serve_simulator  # noqa: PLC0415
 
     started = trio.current_time()
     with tempfile.TemporaryDirectory(prefix="loxone-trio-exporter-demo-") as state_dir:

@@ -16,14 +16,14 @@ from typing import Any
 import attrs
 import trio
 
-from .. import __version__
-from ..config import Config
-from ..web import create_app, serve_web
-from ._connection import MiniserverConnection, Timeouts
-from ._identity import client_uuid, installation_uuid
-from ._messages import Message
-from ._owner import BuildInfo, StateOwner
-from ._web_source import ExporterWebSource
+from . import __version__
+from .config import Config
+from .runtime._connection import MiniserverConnection, Timeouts
+from .runtime._identity import client_uuid, installation_uuid
+from .runtime._messages import Message
+from .runtime._owner import BuildInfo, StateOwner
+from .runtime._web_source import ExporterWebSource
+from .web import create_app, serve_web
 
 log = logging.getLogger(__name__)
 
