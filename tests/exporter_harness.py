@@ -82,10 +82,11 @@ async def start_exporter(
     miniservers: Iterable[MiniserverConfig],
     *,
     timeouts: Timeouts | None = None,
+    listen: tuple[str, ...] = ("127.0.0.1:0",),
     **export: Any,
 ) -> Exporter:
     config = Config(
-        web=WebConfig(listen=("127.0.0.1:0",)),
+        web=WebConfig(listen=listen),
         export=ExportConfig(**export),
         miniservers=tuple(miniservers),
         state_dir=str(state_dir),

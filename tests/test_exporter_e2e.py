@@ -376,3 +376,77 @@ async def test_no_secret_in_any_log_line_through_login_and_reconnect(
     assert any(r.levelno == logging.DEBUG for r in caplog.records)
     # Session keys, IVs, one-time keys and salts are long hex strings; UUIDs are cut by dashes.
     assert not re.search(r"[0-9a-fA-F]{32,}", caplog.text)
+
+
+async def test_several_listen_addresses_serve_the_same_metrics(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = await start_simulator(nursery)
+            exporter = await start_exporter(
+                nursery, tmp_path, [miniserver(server)], listen=("127.0.0.1:0", "127.0.0.1:0")
+            )
+            await exporter.wait_until_streaming("home")
+            ports = {int(url.rstrip("/").rsplit(":", 1)[1]) for url in exporter.handle.urls}
+            answers = [await http_request(port, "/-/ready") for port in sorted(ports)]
+            nursery.cancel_scope.cancel()
+    assert len(ports) == 2
+    assert [answer.status for answer in answers] == [200, 200]
+
+
+@pytest.mark.parametrize("quirk", [FaultKind.TABLES_BEFORE_ACK, FaultKind.ESTIMATED_HEADERS])
+async def test_firmware_quirks_lose_nothing(tmp_path: Path, quirk: FaultKind) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = await start_simulator(nursery)
+            server.inject(Fault(quirk))
+            exporter = await start_exporter(nursery, tmp_path, [miniserver(server)])
+            await exporter.wait_until_streaming("home")
+            values = (await sim_values(server.port))["values"]
+            document = server.model.document
+            expected = sum(
+                1
+                for control, _ in walk_controls(document)
+                for _, uuid in state_refs(control.get("states") or {})
+                if uuid in values
+            )
+            await poll_async(lambda: _count_is(exporter, "loxone_control_value", expected))
+            samples = await exporter.samples()
+            nursery.cancel_scope.cancel()
+    assert_every_numeric_state_once_per_owner(samples, document, values, "home")
+
+
+async def test_filters_drop_controls_and_count_them(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = await start_simulator(nursery, controls=60)
+            document = server.model.document
+            rooms = {room["uuid"]: room["name"] for room in document["rooms"].values()}
+            top = list(document["controls"].values())
+            excluded_room = rooms[top[0]["room"]]
+            excluded_type = next(
+                c["type"] for c in top if rooms.get(c.get("room")) != excluded_room
+            )
+            exporter = await start_exporter(
+                nursery,
+                tmp_path,
+                [miniserver(server)],
+                exclude_rooms=(excluded_room,),
+                exclude_types=(excluded_type,),
+            )
+            await exporter.wait_until_streaming("home")
+            await poll_async(lambda: _any(exporter, "loxone_control_value"))
+            samples = await exporter.samples()
+            nursery.cancel_scope.cancel()
+    info = [dict(labels) for name, labels in select(samples, "loxone_control_info")]
+    assert info
+    assert not [i for i in info if i["room"] == excluded_room or i["control_type"] == excluded_type]
+    discovered = value_of(
+        samples, "loxone_exporter_controls", miniserver="home", status="discovered"
+    )
+    exported = value_of(samples, "loxone_exporter_controls", miniserver="home", status="exported")
+    assert discovered == sum(1 for _ in walk_controls(document))
+    assert exported == len(info) < discovered
+
+
+async def _any(exporter: Any, name: str) -> bool:
+    return bool(select(await exporter.samples(), name))
