@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 from conftest import strict_mode
@@ -34,7 +35,13 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from loxone_trio_exporter.protocol import HashAlgorithm
-from loxone_trio_exporter.simulator import Fault, FaultKind, User
+from loxone_trio_exporter.simulator import (
+    Fault,
+    FaultKind,
+    SimulatorOptions,
+    User,
+    serve_simulator,
+)
 
 STRUCTURE_FILES = ["loxone-java-showroom.LoxAPP3.json", "smarteon-2025.LoxAPP3.json"]
 
@@ -450,3 +457,38 @@ async def test_filters_drop_controls_and_count_them(tmp_path: Path) -> None:
 
 async def _any(exporter: Any, name: str) -> bool:
     return bool(select(await exporter.samples(), name))
+
+
+async def test_tls_on_with_a_pinned_certificate_and_a_refused_one(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            handle = await nursery.start(
+                serve_simulator,
+                SimulatorOptions(
+                    port=0, controls=20, rate=0.0, tls=True, tls_cert_file=tmp_path / "sim.pem"
+                ),
+            )
+            server = handle.servers[0]
+            pinned = attrs.evolve(
+                miniserver(server, "pinned"),
+                tls="on",
+                tls_port=server.port,
+                tls_ca_file=str(handle.tls_cert_file),
+            )
+            unpinned = attrs.evolve(miniserver(server, "unpinned"), tls="on", tls_port=server.port)
+            exporter = await start_exporter(nursery, tmp_path, [pinned, unpinned])
+            await exporter.wait_until_streaming("pinned")
+
+            async def refused() -> bool:
+                samples = await exporter.samples()
+                return bool(
+                    select(samples, "loxone_exporter_reconnects_total", miniserver="unpinned")
+                )
+
+            await poll_async(refused, within=10)
+            views = {view.name: view for view in exporter.handle.owner.views()}
+            nursery.cancel_scope.cancel()
+    assert not views["unpinned"].streaming
+    # Said at once and in plain words, not as a timeout.
+    assert "certificate" in views["unpinned"].state
+    assert "tls_ca_file" in views["unpinned"].state
