@@ -299,3 +299,21 @@ async def test_booting_miniserver_is_asked_again_after_5_seconds(server, autojum
     # is parsed in a worker thread, and the autojump clock moves on while it waits for it.)
     answered = recorder.time_of(lambda m: isinstance(m, MiniserverIdentified))
     assert round(answered - booted_at, 1) == 15.0
+
+
+async def test_backoff_starts_over_after_a_session_that_streamed_a_minute(
+    server, autojump_clock
+) -> None:
+    async with in_memory(server) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+        server.inject(Fault(FaultKind.DROP))  # after a short session: first step, 1-2 s
+        await recorder.wait_for(status(ConnectionState.STREAMING), count=2)
+        server.inject(Fault(FaultKind.DROP))  # still short: the ceiling doubles, 2-4 s
+        await recorder.wait_for(status(ConnectionState.STREAMING), count=3)
+        await trio.sleep(61)  # streams for more than a minute
+        server.inject(Fault(FaultKind.DROP))  # a success before it: 1-2 s again
+        await recorder.wait_for(status(ConnectionState.WAITING), count=3)
+    waits = [m.retry_in_seconds for _, m in recorder.messages if status(ConnectionState.WAITING)(m)]
+    assert 1.0 <= waits[0] <= 2.0
+    assert 2.0 <= waits[1] <= 4.0
+    assert 1.0 <= waits[2] <= 2.0
