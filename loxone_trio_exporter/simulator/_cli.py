@@ -69,6 +69,13 @@ def add_simulate_parser(subparsers: Any) -> None:
         help="where to write the certificate (the key goes beside it)",
     )
     parser.add_argument(
+        "--tls-port",
+        type=int,
+        metavar="PORT",
+        help="with --tls: plain HTTP/WS on --listen and HTTPS/WSS on this port, as a Gen 2 "
+        "Miniserver serves 80 and 443 (0 picks a free port)",
+    )
+    parser.add_argument(
         "--omit-hash-alg",
         action="store_true",
         help="answer getkey2 without hashAlg, like firmware before 10.4",
@@ -92,6 +99,8 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         raise ValueError("--user: each user name may be given once")
     if args.count < 1 or args.controls < 1 or args.rate < 0:
         raise ValueError("--count and --controls must be at least 1, --rate at least 0")
+    if args.tls_port is not None and not (args.tls and 0 <= args.tls_port <= 65535):
+        raise ValueError("--tls-port needs --tls and a port 0..65535")
     structure = None
     if args.structure is not None:
         structure = _read_structure(args.structure)
@@ -106,6 +115,7 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         count=args.count,
         tls=args.tls,
         tls_cert_file=args.tls_cert_file,
+        tls_port=args.tls_port,
         omit_hash_alg=args.omit_hash_alg,
         idle_timeout_seconds=args.idle_timeout,
     )
@@ -162,7 +172,16 @@ def describe(handle: SimulatorHandle, options: SimulatorOptions) -> str:
             f"Simulated Miniserver {server.model.name!r} (serial {server.model.serial}): "
             f"{server.url}  WebSocket {ws}"
         )
+        if server.tls_port is not None:
+            lines.append(
+                f"  also HTTPS https://{_host(options.host)}:{server.tls_port}  "
+                f"WebSocket wss://{_host(options.host)}:{server.tls_port}/ws/rfc6455"
+            )
     lines.append(f"Users: {users}. Control: GET /sim/values, GET /sim/stats, POST /sim/fault.")
     if handle.tls_cert_file is not None:
         lines.append(f"TLS certificate (pin it in clients): {handle.tls_cert_file}")
     return "\n".join(lines)
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

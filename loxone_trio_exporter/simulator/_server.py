@@ -70,6 +70,9 @@ class SimulatorOptions:
     count: int = 1
     tls: bool = False
     tls_cert_file: Path | None = None
+    # With tls: also plain HTTP/WS on ``port`` and HTTPS/WSS on this one, as a Gen 2 serves 80 and
+    # 443 (0 picks a free port). None: TLS only, on ``port``.
+    tls_port: int | None = None
     firmware_version: str = FIRMWARE_VERSION
     omit_hash_alg: bool = False
     idle_timeout_seconds: float = 300.0  # a Miniserver closes clients silent for 5 minutes
@@ -99,6 +102,7 @@ class SimulatedServer:
         self.public_key_value = _one_line_public_key(private_key)
         self.wall_clock = options.wall_clock
         self.port = 0
+        self.tls_port: int | None = None  # the extra HTTPS/WSS port of a Gen 2 (``tls_port``)
         self.clients: set[WebSocketClient] = set()
         self.streaming_clients: set[WebSocketClient] = set()
         self.events_sent: Counter[str] = Counter()
@@ -119,15 +123,15 @@ class SimulatedServer:
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.ssl_context else "http"
+        scheme = "https" if self.ssl_context and self.options.tls_port is None else "http"
         return f"{scheme}://{_url_host(self.options.host)}:{self.port}"
 
-    def new_session(self) -> ServerSession:
+    def new_session(self, *, secure: bool) -> ServerSession:
         return ServerSession(
             accounts=self.accounts,
             miniserver=self.model,
             private_key=self.private_key,
-            tls=self.ssl_context is not None,
+            tls=secure,
             estimated_headers=self.estimated_headers,
             tables_before_ack=self.tables_before_ack,
         )
@@ -152,8 +156,17 @@ class SimulatedServer:
     # --- connections -----------------------------------------------------------------------------
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
-        """Serve one TCP connection; nothing a client sends may take the server down."""
-        if self.ssl_context is not None:
+        """Serve one TCP connection on the main port (TLS only with ``--tls`` and no
+        ``--tls-port``); nothing a client sends may take the server down."""
+        secure = self.ssl_context is not None and self.options.tls_port is None
+        await self._handle(stream, secure=secure)
+
+    async def handle_tls_connection(self, stream: trio.abc.Stream) -> None:
+        """Serve one TCP connection on the extra TLS port."""
+        await self._handle(stream, secure=True)
+
+    async def _handle(self, stream: trio.abc.Stream, *, secure: bool) -> None:
+        if secure and self.ssl_context is not None:
             stream = trio.SSLStream(stream, self.ssl_context, server_side=True)
         try:
             await self._serve_connection(HttpConnection(stream))
@@ -397,6 +410,14 @@ async def serve_simulator(
             listeners = await trio.open_tcp_listeners(port, host=options.host)
             server.port = listeners[0].socket.getsockname()[1]
             nursery.start_soon(partial(trio.serve_listeners, server.handle_connection, listeners))
+            if options.tls and options.tls_port is not None:
+                tls_port = options.tls_port + index if options.tls_port else 0
+                tls_listeners = await trio.open_tcp_listeners(tls_port, host=options.host)
+                server.tls_port = tls_listeners[0].socket.getsockname()[1]
+                serve_tls = partial(
+                    trio.serve_listeners, server.handle_tls_connection, tls_listeners
+                )
+                nursery.start_soon(serve_tls)
             nursery.start_soon(server.run_broadcaster)
         task_status.started(SimulatorHandle(servers, cert_file))
 

@@ -58,7 +58,8 @@ class WebSocketClient:
         self.server = server
         self.stream = stream
         self.ws = ws
-        self.session: ServerSession = server.new_session()
+        # Over TLS a real Miniserver takes commands in clear (firmware >= 11.2, protocol doc 4.4).
+        self.session: ServerSession = server.new_session(secure=isinstance(stream, trio.SSLStream))
         self.streaming = False
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[_Outgoing](
             OUTBOX_CAPACITY
