@@ -7,30 +7,32 @@ second without waiting for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import asynccontextmanager
-from typing import Any
-
 import pytest
 import trio
-import trio.testing
-from cryptography.hazmat.primitives.asymmetric import rsa
+from connection_harness import (
+    USERS,
+    config_for,
+    in_memory,
+    lost,
+    new_server,
+    running,
+    start_simulator,
+    status,
+    table,
+)
 
-from loxone_trio_exporter.config import MiniserverConfig
 from loxone_trio_exporter.protocol import (
     DaytimerStatesReceived,
-    HashAlgorithm,
     TextStatesReceived,
     ValueStatesReceived,
     WeatherStatesReceived,
 )
-from loxone_trio_exporter.runtime._connection import MiniserverConnection, Timeouts
+from loxone_trio_exporter.runtime._connection import Timeouts
 from loxone_trio_exporter.runtime._messages import (
     ConnectionState,
     MiniserverIdentified,
     ReconnectReason,
     SessionLost,
-    StatusChanged,
     StructureReady,
     TablesReceived,
     TokenUpdated,
@@ -39,83 +41,13 @@ from loxone_trio_exporter.simulator import (
     Fault,
     FaultKind,
     SimulatedServer,
-    SimulatorOptions,
     User,
-    serve_simulator,
 )
 
-USERS = (
-    User("sha256user", "correct horse", HashAlgorithm.SHA256),
-    User("sha1user", "battery staple", HashAlgorithm.SHA1),
-)
-PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-CLIENT_UUID = "0b7e6a4c-8a4e-5d3b-9f1e-5a6b7c8d9e0f"
 
-
-def config_for(port: int, user: User, *, password: str | None = None, name: str = "home"):
-    return MiniserverConfig(
-        name=name,
-        host="127.0.0.1",
-        port=port,
-        username=user.name,
-        password=user.password if password is None else password,
-        tls="off",
-    )
-
-
-class Recorder:
-    """Runs a connection task and keeps every message it sends, with trio's time."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[float, Any]] = []
-        self._changed = trio.Event()
-
-    async def consume(self, receive: trio.MemoryReceiveChannel[Any]) -> None:
-        async for message in receive:
-            self.messages.append((trio.current_time(), message))
-            self._changed.set()
-            self._changed = trio.Event()
-
-    async def wait_for(self, predicate: Callable[[Any], bool], count: int = 1) -> list[Any]:
-        """The first ``count`` messages matching ``predicate`` (waiting for them)."""
-        while True:
-            found = [m for _, m in self.messages if predicate(m)]
-            if len(found) >= count:
-                return found[:count]
-            await self._changed.wait()
-
-    def time_of(self, predicate: Callable[[Any], bool], nth: int = 0) -> float:
-        return [t for t, m in self.messages if predicate(m)][nth]
-
-
-def status(state: ConnectionState) -> Callable[[Any], bool]:
-    return lambda m: isinstance(m, StatusChanged) and m.state is state
-
-
-def lost(reason: ReconnectReason) -> Callable[[Any], bool]:
-    return lambda m: isinstance(m, SessionLost) and m.reason is reason
-
-
-def table(kind: type) -> Callable[[Any], bool]:
-    return lambda m: isinstance(m, TablesReceived) and isinstance(m.table, kind)
-
-
-@asynccontextmanager
-async def running(config: MiniserverConfig, **kwargs: Any):
-    recorder = Recorder()
-    send, receive = trio.open_memory_channel[Any](1000)
-    async with trio.open_nursery() as nursery:
-        connection = MiniserverConnection(config, send, client_uuid=CLIENT_UUID, **kwargs)
-        nursery.start_soon(connection.run)
-        nursery.start_soon(recorder.consume, receive)
-        yield recorder
-        nursery.cancel_scope.cancel()
-
-
-async def start_simulator(nursery: trio.Nursery, **overrides: Any) -> SimulatedServer:
-    settings = {"port": 0, "controls": 30, "users": USERS, "rate": 200.0, "seed": 11}
-    handle = await nursery.start(serve_simulator, SimulatorOptions(**(settings | overrides)))
-    return handle.servers[0]
+@pytest.fixture
+def server() -> SimulatedServer:
+    return new_server()
 
 
 # --- real sockets --------------------------------------------------------------------------------
@@ -186,7 +118,7 @@ async def test_nothing_listening_is_unreachable_and_says_where() -> None:
     [
         (Fault(FaultKind.DROP), ReconnectReason.CONNECTION_LOST),
         (Fault(FaultKind.OUT_OF_SERVICE), ReconnectReason.OUT_OF_SERVICE),
-        (Fault(FaultKind.CLOSE, code=4004), ReconnectReason.CLOSED),
+        (Fault(FaultKind.CLOSE, code=1000), ReconnectReason.CLOSED),
         (Fault(FaultKind.GARBAGE), ReconnectReason.PROTOCOL_ERROR),
     ],
     ids=["drop", "out_of_service", "close", "garbage"],
@@ -230,28 +162,6 @@ async def test_structure_change_loads_the_new_structure() -> None:
 # --- virtual time over in-memory streams -----------------------------------------------------
 
 
-@asynccontextmanager
-async def in_memory(server: SimulatedServer, **kwargs: Any):
-    """A connection task whose every stream is an in-memory pair served by ``server``."""
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.run_broadcaster)
-
-        async def opener() -> trio.abc.Stream:
-            client_stream, server_stream = trio.testing.memory_stream_pair()
-            nursery.start_soon(server.handle_connection, server_stream)
-            return client_stream
-
-        async with running(config_for(80, USERS[0]), opener=opener, **kwargs) as recorder:
-            yield recorder
-        nursery.cancel_scope.cancel()
-
-
-@pytest.fixture
-def server() -> SimulatedServer:
-    options = SimulatorOptions(port=0, controls=13, seed=3, users=USERS, rate=50.0)
-    return SimulatedServer(options, index=0, private_key=PRIVATE_KEY, ssl_context=None)
-
-
 async def test_stall_is_detected_by_the_keepalive_timeout(server, autojump_clock) -> None:
     async with in_memory(server) as recorder:
         await recorder.wait_for(status(ConnectionState.STREAMING))
@@ -275,12 +185,7 @@ async def test_silence_is_detected_when_keepalives_are_far_apart(server, autojum
 
 
 async def test_keepalives_keep_a_quiet_session_alive(autojump_clock) -> None:
-    quiet = SimulatedServer(
-        SimulatorOptions(port=0, controls=5, seed=1, users=USERS, rate=0.0),
-        index=0,
-        private_key=PRIVATE_KEY,
-        ssl_context=None,
-    )
+    quiet = new_server(controls=5, seed=1, rate=0.0)
     async with in_memory(quiet) as recorder:
         await recorder.wait_for(status(ConnectionState.STREAMING))
         await trio.sleep(600)  # virtual: ten minutes without a single state change

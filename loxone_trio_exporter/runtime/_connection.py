@@ -1,15 +1,11 @@
-"""One Miniserver connection: a thin trio task around the sans-IO ``ClientSession``.
+"""One Miniserver connection: probe, connect, stream, and reconnect, until stopped.
 
-The task probes the Miniserver over HTTP (``jdev/cfg/apiKey``; 503 means it is booting),
-fetches its public key, opens the WebSocket itself (our own TCP/TLS stream wrapped by
-trio-websocket, under one deadline, with a 16 MiB message limit: stack notes, pitfall 2), feeds
-every message to the session and forwards what the session decodes to the state owner. When a
-session ends for any reason it reports why, waits a jittered backoff and starts again, forever.
+The task probes the Miniserver over HTTP (``jdev/cfg/apiKey``: serial, firmware, ``httpsStatus``;
+503 means it is booting), picks plain or TLS (``_transport``), fetches the public key, opens the
+stream itself under one deadline (stack notes, pitfall 2) and hands it to a ``SocketSession``.
+When a session ends it reports why, waits (``_endings`` says how long) and starts again.
 
-Timers (issue 4): a ``keepalive`` every 30 s; no answer within 15 s, or nothing at all received
-for 60 s, ends the session. The login itself is bounded by the same silence timer.
-
-Secrets: the password and tokens live in the ``ClientSession`` and in ``_token``; no log line,
+Secrets: the password lives in the ``ClientSession``, tokens in the ``TokenKeeper``; no log line,
 message or exception text built here contains them (tests capture every log line to prove it).
 """
 
@@ -20,43 +16,19 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 
-import attrs
 import trio
-import trio_websocket
 
 from ..backoff import Backoff
 from ..config import MiniserverConfig
-from ..errors import RemoteProtocolError, StructureError, UnavailableError
-from ..protocol import (
-    DaytimerStatesReceived,
-    KeepaliveReceived,
-    OutOfService,
-    SessionKey,
-    TextStatesReceived,
-    ValueStatesReceived,
-    WeatherStatesReceived,
-    parse_api_key_value,
-    parse_ll_reply,
-)
-from ..protocol._codes import CloseCode, ResponseCode
-from ..protocol._session import (
-    Authenticated,
-    ClientSession,
-    SendCommand,
-    SessionEvent,
-    SessionFailed,
-    StoredToken,
-    StructureLoaded,
-    StructureUnchanged,
-    TokenAcquired,
-    TokenRejected,
-    UnexpectedReply,
-    UpdatesEnabled,
-)
-from ..structure import StateIndex, Structure, build_state_index, load_structure
-from ._http import HttpResponse, StreamOpener, http_get, open_stream
+from ..errors import RemoteProtocolError, UnavailableError
+from ..protocol import ApiKeyInfo, SessionKey, parse_api_key_value, parse_ll_reply
+from ..protocol._codes import ResponseCode
+from ..protocol._session import ClientSession
+from ._endings import AUTH_FAILURE_CAP_SECONDS, SessionEnded
+from ._http import HttpResponse, TlsError, http_get, open_stream
 from ._messages import (
     ConnectionState,
     Message,
@@ -64,73 +36,25 @@ from ._messages import (
     ReconnectReason,
     SessionLost,
     StatusChanged,
-    StructureReady,
-    TablesReceived,
-    TokenUpdated,
+)
+from ._socket import CachedStructure, SocketSession, Timeouts
+from ._token_keeper import TokenKeeper
+from ._token_store import TokenStore
+from ._transport import (
+    HTTPS_CERTIFICATE_EXPIRED,
+    Transport,
+    client_ssl_context,
+    commands_in_clear,
+    probe_transport,
+    session_transport,
 )
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # real structure files exceed trio-websocket's 1 MiB default
-WEBSOCKET_PATH = "/ws/rfc6455"
-CLOSE_WAIT_SECONDS = 0.2
-ABNORMAL_CLOSURE = 1006  # RFC 6455: what a client reports when the socket broke without a close
-SUBPROTOCOL = "remotecontrol"
-_TABLE_EVENTS = (
-    ValueStatesReceived,
-    TextStatesReceived,
-    DaytimerStatesReceived,
-    WeatherStatesReceived,
-)
+#: Opens a stream for a transport; tests replace TCP/TLS with in-memory streams.
+Opener = Callable[[Transport], Awaitable[trio.abc.Stream]]
 
-
-@attrs.frozen
-class Timeouts:
-    """Seconds; the defaults are issue 4's. Tests shrink them or run on virtual time."""
-
-    connect: float = 10.0  # TCP + TLS + WebSocket upgrade, and each HTTP call
-    keepalive_interval: float = 30.0
-    keepalive_answer: float = 15.0
-    silence: float = 60.0  # nothing at all received: the peer is gone
-    booting_retry: float = 5.0  # apiKey answered 503: ask again after this long
-
-
-class SessionEnded(Exception):
-    """Internal: why one session ended, carried to the reconnect loop."""
-
-    def __init__(
-        self,
-        reason: ReconnectReason,
-        detail: str,
-        *,
-        auth_failure: bool = False,
-        protocol_error: bool = False,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.auth_failure = auth_failure
-        self.protocol_error = protocol_error
-        self.retry_after = retry_after  # overrides the backoff (a booting Miniserver)
-
-
-def ssl_context_for(config: MiniserverConfig) -> ssl.SSLContext | None:
-    """The TLS context for ``tls = "on"``; ``None`` for plain ws (``off``, and ``auto`` until
-    it follows ``httpsStatus``)."""
-    if config.tls != "on":
-        return None
-    context = ssl.create_default_context(cafile=config.tls_ca_file or None)
-    if not config.tls_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def parse_structure(text: str) -> tuple[Structure, StateIndex]:
-    """Parse and index a structure file (run in a worker thread: large files take a while)."""
-    structure = load_structure(text)
-    return structure, build_state_index(structure)
+__all__ = ["MiniserverConnection", "Opener", "Timeouts"]
 
 
 class MiniserverConnection:
@@ -143,12 +67,15 @@ class MiniserverConnection:
         *,
         client_uuid: str,
         timeouts: Timeouts | None = None,
+        token_store: TokenStore | None = None,
         random_source: random.Random | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
-        opener: StreamOpener | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        opener: Opener | None = None,
     ) -> None:
         """``opener`` replaces the TCP/TLS connections (tests: in-memory streams on virtual
-        time); ``random_bytes`` makes the session keys and salts."""
+        time); ``random_bytes`` makes the session keys and salts; ``wall_clock`` tells token
+        lifetimes (seconds since 1970)."""
         self.config = config
         self.name = config.name
         self._send_channel = send_channel
@@ -156,36 +83,62 @@ class MiniserverConnection:
         self._timeouts = timeouts or Timeouts()
         self._random = random_source or random.Random()  # noqa: S311 - jitter, not secrets
         self._random_bytes = random_bytes
-        self._ssl_context = ssl_context_for(config)
-        self._opener = opener or self._open_stream
+        self._opener = opener or _open
+        self._ssl_context: ssl.SSLContext | None = (
+            None if config.tls == "off" else client_ssl_context(config)
+        )
         self._backoff = Backoff()
-        self._token: StoredToken | None = None
-        self._structure: tuple[Structure, StateIndex, str] | None = None
+        # Refused credentials wait longer, so retries never get the address blocked (4003).
+        self._auth_backoff = Backoff(cap=AUTH_FAILURE_CAP_SECONDS)
+        self._tokens = TokenKeeper(
+            config.name,
+            config.username,
+            client_uuid=client_uuid,
+            store=token_store,
+            wall_clock=wall_clock,
+        )
+        self._structure: CachedStructure | None = None
+        self._socket: SocketSession | None = None
+        self._stopping = False
+        self._sleep_scope: trio.CancelScope | None = None
+        self._warned_expired_certificate = False
+        self._transport = probe_transport(config, self._ssl_context)
 
     def __repr__(self) -> str:
-        return f"<MiniserverConnection {self.name!r} {self._address}>"
+        return f"<MiniserverConnection {self.name!r} {self._transport.describe()}>"
 
-    @property
-    def _address(self) -> str:
-        port = self.config.tls_port if self._ssl_context else self.config.port
-        return f"{self.config.host}:{port}"
+    def stop(self) -> None:
+        """Finish soon (from another task): a streaming session says goodbye (and kills its
+        token when ``kill_token_on_exit``); a wait for the next try ends at once."""
+        self._stopping = True
+        if self._socket is not None:
+            self._socket.stop()
+        if self._sleep_scope is not None:
+            self._sleep_scope.cancel()
 
     async def run(self) -> None:
-        """Connect, stream, reconnect: until cancelled. Never raises for a Miniserver fault."""
+        """Connect, stream, reconnect: until stopped or cancelled. Never raises for a fault of
+        the Miniserver."""
         async with self._send_channel:
-            while True:
-                streamed_since: list[float] = []
+            while not self._stopping:
                 try:
-                    await self._run_session(streamed_since)
+                    await self._run_session()
                 except SessionEnded as ended:
-                    await self._session_ended(ended, streamed_since)
+                    if not self._stopping:
+                        await self._wait_after(ended)
+            await self._report(StatusChanged(self.name, ConnectionState.STOPPED))
 
-    async def _session_ended(self, ended: SessionEnded, streamed_since: list[float]) -> None:
-        now = trio.current_time()
-        if streamed_since:
-            self._backoff.session_ended(now - streamed_since[0])
+    async def _wait_after(self, ended: SessionEnded) -> None:
+        socket = self._socket
+        if socket is not None and socket.streaming_since is not None:
+            self._backoff.session_ended(trio.current_time() - socket.streaming_since)
+            self._auth_backoff.reset()  # the credentials worked
+        if ended.forget_token:
+            self._tokens.forget()
         if ended.retry_after is not None:
             delay = ended.retry_after
+        elif ended.auth_failure:
+            delay = self._auth_backoff.next_delay(self._random.random())
         else:
             delay = self._backoff.next_delay(self._random.random())
         await self._report(
@@ -197,37 +150,58 @@ class MiniserverConnection:
                 protocol_error=ended.protocol_error,
             )
         )
-        level = logging.INFO if ended.reason is ReconnectReason.BOOTING else logging.WARNING
         log.log(
-            level,
+            ended.level,
             "miniserver %s (%s): %s; next try in %.1f s",
             self.name,
-            self._address,
+            self._transport.describe(),
             ended.detail,
             delay,
         )
         await self._report(
             StatusChanged(self.name, ConnectionState.WAITING, ended.detail, retry_in_seconds=delay)
         )
-        await trio.sleep(delay)
+        with trio.move_on_after(delay) as self._sleep_scope:
+            await trio.sleep_forever()
+        self._sleep_scope = None
 
     async def _report(self, message: Message) -> None:
         await self._send_channel.send(message)
 
     # --- one session ---------------------------------------------------------------------------
 
-    async def _run_session(self, streamed_since: list[float]) -> None:
+    async def _run_session(self) -> None:
+        self._socket = None
         await self._report(StatusChanged(self.name, ConnectionState.CONNECTING))
-        public_key = await self._probe()
-        session = self._new_session(public_key)
+        info, public_key = await self._probe()
+        session = self._new_session(info, public_key)
+        socket = SocketSession(
+            self.name,
+            session,
+            report=self._report,
+            tokens=self._tokens,
+            structure=self._structure,
+            timeouts=self._timeouts,
+            kill_token_on_stop=self.config.kill_token_on_exit,
+        )
         try:
-            await self._converse(session, streamed_since)
+            stream = await self._connect(self._transport)
+            self._socket = socket
+            if self._stopping:
+                socket.stop()
+            async with stream:
+                await socket.run(stream, self.config.host)
         finally:
+            self._structure = socket.structure
             session.close()
+        if not self._stopping:  # the session returned without being asked to: it was closed
+            raise SessionEnded(ReconnectReason.CLOSED, "session closed")
 
-    async def _probe(self) -> str:
-        """apiKey (identifies the Miniserver; 503 = booting) and the public key."""
-        api_key = await self._http_value("/jdev/cfg/apiKey")
+    async def _probe(self) -> tuple[ApiKeyInfo, str]:
+        """apiKey (who it is, booting or not, TLS or not), then the public key."""
+        probe = probe_transport(self.config, self._ssl_context)
+        self._transport = probe
+        api_key = await self._http_value(probe, "/jdev/cfg/apiKey")
         try:
             info = parse_api_key_value(api_key)
         except RemoteProtocolError as exc:
@@ -237,25 +211,37 @@ class MiniserverConnection:
                 protocol_error=True,
             ) from None
         await self._report(MiniserverIdentified(self.name, info.serial, info.version))
-        public_key = await self._http_value("/jdev/sys/getPublicKey")
+        self._transport = session_transport(
+            self.config, self._ssl_context, https_status=info.https_status, serial=info.serial
+        )
+        if (
+            self.config.tls == "auto"
+            and info.https_status == HTTPS_CERTIFICATE_EXPIRED
+            and not self._warned_expired_certificate
+        ):
+            self._warned_expired_certificate = True
+            log.warning(
+                "miniserver %s: its TLS certificate has expired (httpsStatus 2); using plain "
+                "ws:// with encrypted commands until it is renewed",
+                self.name,
+            )
+        public_key = await self._http_value(self._transport, "/jdev/sys/getPublicKey")
         if not isinstance(public_key, str):
             raise SessionEnded(
                 ReconnectReason.PROTOCOL_ERROR,
                 "jdev/sys/getPublicKey answered no key",
                 protocol_error=True,
             )
-        return public_key
+        return info, public_key
 
-    async def _http_value(self, path: str) -> object:
-        try:
-            response = await self._get(path)
-        except UnavailableError as exc:
-            raise SessionEnded(ReconnectReason.UNREACHABLE, str(exc)) from None
+    async def _http_value(self, transport: Transport, path: str) -> object:
+        response = await self._get(transport, path)
         if response.status == ResponseCode.SERVICE_UNAVAILABLE:
             raise SessionEnded(
                 ReconnectReason.BOOTING,
                 f"booting (GET {path} answered 503)",
                 retry_after=self._timeouts.booting_retry,
+                level=logging.INFO,
             )
         if response.status != ResponseCode.OK:
             raise SessionEnded(
@@ -275,41 +261,50 @@ class MiniserverConnection:
             )
         return reply.value
 
-    async def _get(self, path: str) -> HttpResponse:
-        port = self.config.tls_port if self._ssl_context else self.config.port
-        return await http_get(
-            self.config.host,
-            port,
-            path,
-            timeout_seconds=self._timeouts.connect,
-            opener=self._opener,
-        )
+    async def _get(self, transport: Transport, path: str) -> HttpResponse:
+        try:
+            return await http_get(
+                transport.host,
+                transport.port,
+                path,
+                timeout_seconds=self._timeouts.connect,
+                opener=partial(self._opener, transport),
+            )
+        except TlsError as exc:
+            raise SessionEnded(ReconnectReason.TLS_ERROR, str(exc), level=logging.ERROR) from None
+        except UnavailableError as exc:
+            raise SessionEnded(ReconnectReason.UNREACHABLE, str(exc)) from None
 
-    async def _open_stream(self) -> trio.abc.Stream:
-        port = self.config.tls_port if self._ssl_context else self.config.port
-        return await open_stream(
-            self.config.host,
-            port,
-            ssl_context=self._ssl_context,
-            server_hostname=self.config.tls_server_name or None,
-        )
+    async def _connect(self, transport: Transport) -> trio.abc.Stream:
+        try:
+            with trio.fail_after(self._timeouts.connect):
+                return await self._opener(transport)
+        except trio.TooSlowError:
+            raise SessionEnded(
+                ReconnectReason.UNREACHABLE,
+                f"no connection to {transport.describe()} within {self._timeouts.connect:g} s",
+            ) from None
+        except TlsError as exc:
+            raise SessionEnded(ReconnectReason.TLS_ERROR, str(exc), level=logging.ERROR) from None
+        except UnavailableError as exc:
+            raise SessionEnded(ReconnectReason.UNREACHABLE, str(exc)) from None
 
-    def _new_session(self, public_key: str) -> ClientSession:
-        token = self._token
-        # A token that expires within the next minute is not worth trying.
-        if token is not None and token.valid_until_unix < time.time() + 60:
-            token = None
+    def _new_session(self, info: ApiKeyInfo, public_key: str) -> ClientSession:
         cached = self._structure[2] if self._structure else None
+        in_clear = commands_in_clear(self._transport, info.version)
         try:
             return ClientSession(
                 self.config.username,
                 self.config.password,
                 client_uuid=self._client_uuid,
-                public_key_text=public_key,
-                session_key=SessionKey(self._random_bytes(32), self._random_bytes(16)),
-                salt=self._random_bytes(16).hex(),
-                stored_token=token,
+                public_key_text=None if in_clear else public_key,
+                session_key=None
+                if in_clear
+                else SessionKey(self._random_bytes(32), self._random_bytes(16)),
+                salt=None if in_clear else self._random_bytes(16).hex(),
+                stored_token=self._tokens.for_login(),
                 cached_last_modified=cached,
+                tls=in_clear,
             )
         except RemoteProtocolError as exc:
             raise SessionEnded(
@@ -318,199 +313,11 @@ class MiniserverConnection:
                 protocol_error=True,
             ) from None
 
-    async def _converse(self, session: ClientSession, streamed_since: list[float]) -> None:
-        try:
-            with trio.fail_after(self._timeouts.connect):
-                stream = await self._opener()
-        except trio.TooSlowError:
-            raise SessionEnded(
-                ReconnectReason.UNREACHABLE,
-                f"no connection to {self._address} within {self._timeouts.connect:g} s",
-            ) from None
-        except UnavailableError as exc:
-            raise SessionEnded(ReconnectReason.UNREACHABLE, str(exc)) from None
-        # Caught inside the nursery and raised outside it: trio would wrap it in a group.
-        ended: SessionEnded | None = None
-        async with stream, trio.open_nursery() as nursery:
-            try:
-                ws = await self._upgrade(nursery, stream)
-                try:
-                    await self._stream(ws, session, streamed_since)
-                finally:
-                    # Say goodbye with a close frame, but do not wait long for the answer: on
-                    # a stop the reader task is cancelled too, and the whole exporter must be
-                    # down within a second.
-                    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT_SECONDS):
-                        await ws.aclose()
-            except SessionEnded as exc:
-                ended = exc
-            finally:
-                nursery.cancel_scope.cancel()
-        if ended is not None:
-            raise ended
 
-    async def _upgrade(
-        self, nursery: trio.Nursery, stream: trio.abc.Stream
-    ) -> trio_websocket.WebSocketConnection:
-        try:
-            with trio.fail_after(self._timeouts.connect):
-                return await trio_websocket.wrap_client_stream(
-                    nursery,
-                    stream,  # type: ignore[arg-type]  # any trio stream works
-                    self.config.host,
-                    WEBSOCKET_PATH,
-                    subprotocols=[SUBPROTOCOL],
-                    max_message_size=MAX_MESSAGE_SIZE,
-                    message_queue_size=256,
-                    receive_buffer_size=65536,
-                )
-        except trio.TooSlowError:
-            raise SessionEnded(
-                ReconnectReason.UNREACHABLE,
-                f"WebSocket upgrade not answered within {self._timeouts.connect:g} s",
-            ) from None
-        except trio_websocket.ConnectionRejected as exc:
-            if exc.status_code == ResponseCode.SERVICE_UNAVAILABLE:
-                raise SessionEnded(
-                    ReconnectReason.BOOTING,
-                    "booting (WebSocket upgrade answered 503)",
-                    retry_after=self._timeouts.booting_retry,
-                ) from None
-            raise SessionEnded(
-                ReconnectReason.UNREACHABLE,
-                f"WebSocket upgrade refused with HTTP {exc.status_code}",
-            ) from None
-        except (trio_websocket.HandshakeError, trio.BrokenResourceError, OSError) as exc:
-            raise SessionEnded(
-                ReconnectReason.UNREACHABLE,
-                f"WebSocket upgrade failed: {exc or type(exc).__name__}",
-            ) from None
-
-    async def _stream(
-        self,
-        ws: trio_websocket.WebSocketConnection,
-        session: ClientSession,
-        streamed_since: list[float],
-    ) -> None:
-        timeouts = self._timeouts
-        for command in session.start():
-            await ws.send_message(command)
-        last_received = trio.current_time()
-        next_keepalive = last_received + timeouts.keepalive_interval
-        keepalive_sent_at: float | None = None
-        while True:
-            if keepalive_sent_at is None:
-                deadline = min(last_received + timeouts.silence, next_keepalive)
-            else:
-                deadline = min(
-                    last_received + timeouts.silence, keepalive_sent_at + timeouts.keepalive_answer
-                )
-            message: str | bytes | None = None
-            with trio.move_on_at(deadline):
-                try:
-                    message = await ws.get_message()
-                except trio_websocket.ConnectionClosed as exc:
-                    raise _closed(exc.reason) from None
-            now = trio.current_time()
-            if message is None:
-                if now >= last_received + timeouts.silence:
-                    raise SessionEnded(
-                        ReconnectReason.IDLE_TIMEOUT,
-                        f"nothing received for {timeouts.silence:g} s",
-                    )
-                if keepalive_sent_at is not None:
-                    raise SessionEnded(
-                        ReconnectReason.KEEPALIVE_TIMEOUT,
-                        f"no answer to keepalive within {timeouts.keepalive_answer:g} s",
-                    )
-                await ws.send_message(session.keepalive_command())
-                keepalive_sent_at = now
-                continue
-            last_received = now
-            for event in session.receive(message):
-                if isinstance(event, KeepaliveReceived):
-                    keepalive_sent_at = None
-                    next_keepalive = now + timeouts.keepalive_interval
-                elif isinstance(event, SendCommand):
-                    await ws.send_message(event.text)
-                else:
-                    await self._on_event(event, streamed_since)
-
-    async def _on_event(self, event: SessionEvent, streamed_since: list[float]) -> None:
-        if isinstance(event, _TABLE_EVENTS):
-            await self._report(TablesReceived(self.name, event))
-        elif isinstance(event, Authenticated):
-            log.debug(
-                "miniserver %s: authenticated (via stored token: %s)", self.name, event.via_token
-            )
-            await self._report(StatusChanged(self.name, ConnectionState.LOADING))
-            if event.via_token and self._token is not None:
-                await self._report(TokenUpdated(self.name, self._token.valid_until_unix))
-        elif isinstance(event, TokenAcquired):
-            self._token = event.stored()
-            await self._report(TokenUpdated(self.name, event.valid_until_unix))
-        elif isinstance(event, TokenRejected):
-            log.info(
-                "miniserver %s: stored token refused (code %s); logging in again",
-                self.name,
-                event.code,
-            )
-            self._token = None
-        elif isinstance(event, StructureLoaded):
-            await self._load_structure(event)
-        elif isinstance(event, StructureUnchanged):
-            if self._structure is not None:
-                structure, index, last_modified = self._structure
-                await self._report(StructureReady(self.name, structure, index, last_modified))
-        elif isinstance(event, UpdatesEnabled):
-            streamed_since.append(trio.current_time())
-            log.info("miniserver %s (%s): streaming", self.name, self._address)
-            await self._report(StatusChanged(self.name, ConnectionState.STREAMING))
-        elif isinstance(event, OutOfService):
-            raise SessionEnded(ReconnectReason.OUT_OF_SERVICE, "out of service (rebooting)")
-        elif isinstance(event, SessionFailed):
-            raise _failed(event)
-        elif isinstance(event, UnexpectedReply):
-            log.debug("miniserver %s: ignored an unexpected reply", self.name)
-
-    async def _load_structure(self, event: StructureLoaded) -> None:
-        try:
-            structure, index = await trio.to_thread.run_sync(parse_structure, event.text)
-        except StructureError as exc:
-            raise SessionEnded(
-                ReconnectReason.STRUCTURE_ERROR, f"unreadable LoxAPP3.json: {exc}"
-            ) from None
-        self._structure = (structure, index, event.last_modified)
-        log.info(
-            "miniserver %s: structure of %s loaded (%d states)",
-            self.name,
-            event.last_modified,
-            len(index),
-        )
-        await self._report(StructureReady(self.name, structure, index, event.last_modified))
-
-
-def _closed(reason: trio_websocket.CloseReason | None) -> SessionEnded:
-    if reason is None or reason.code == ABNORMAL_CLOSURE:
-        return SessionEnded(ReconnectReason.CONNECTION_LOST, "connection lost (no close frame)")
-    try:
-        name = f" ({CloseCode(reason.code).name.lower().replace('_', ' ')})"
-    except ValueError:
-        name = ""
-    text = f": {reason.reason}" if reason.reason else ""
-    detail = f"closed by the Miniserver with code {reason.code}{name}{text}"
-    return SessionEnded(ReconnectReason.CLOSED, detail)
-
-
-def _failed(event: SessionFailed) -> SessionEnded:
-    if event.auth_failure:
-        return SessionEnded(
-            ReconnectReason.AUTH_FAILED,
-            f"authentication failed (code {event.code}): check username and password",
-            auth_failure=True,
-        )
-    if event.code is not None:
-        return SessionEnded(ReconnectReason.REFUSED, f"{event.reason} (code {event.code})")
-    return SessionEnded(
-        ReconnectReason.PROTOCOL_ERROR, f"protocol error: {event.reason}", protocol_error=True
+async def _open(transport: Transport) -> trio.abc.Stream:
+    return await open_stream(
+        transport.host,
+        transport.port,
+        ssl_context=transport.ssl_context,
+        server_hostname=transport.server_name,
     )

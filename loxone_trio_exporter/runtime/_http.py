@@ -18,6 +18,11 @@ from ..errors import UnavailableError
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
+
+class TlsError(UnavailableError):
+    """The TLS handshake failed (a certificate not accepted, say): retrying soon will not help."""
+
+
 #: Opens the stream to the Miniserver (TCP, TLS); tests pass in-memory streams instead.
 StreamOpener = Callable[[], Awaitable[trio.abc.Stream]]
 
@@ -49,11 +54,11 @@ async def open_stream(
         await tcp.aclose()
         cause = exc.__cause__
         if isinstance(cause, ssl.SSLCertVerificationError):
-            raise UnavailableError(
+            raise TlsError(
                 f"TLS certificate of {host}:{port} not accepted: {cause.verify_message}; "
                 "set tls_server_name, pin it with tls_ca_file, or set tls_verify = false"
             ) from None
-        raise UnavailableError(f"TLS handshake with {host}:{port} failed: {cause or exc}") from None
+        raise TlsError(f"TLS handshake with {host}:{port} failed: {cause or exc}") from None
     return stream
 
 

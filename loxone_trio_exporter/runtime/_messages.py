@@ -45,6 +45,12 @@ class ReconnectReason(enum.Enum):
     PROTOCOL_ERROR = "protocol_error"  # a malformed frame or reply
     REFUSED = "refused"  # a Loxone error code to a command the session needs
     STRUCTURE_ERROR = "structure_error"  # LoxAPP3.json could not be read
+    TLS_ERROR = "tls_error"  # certificate not accepted, or no TLS handshake
+    BLOCKED = "blocked"  # close code 4003: too many failed logins from this address
+    USER_CHANGED = "user_changed"  # close code 4004 or 4005: the stored token is dropped
+    USER_DISABLED = "user_disabled"  # close code 4006, or Loxone code 423
+    UPDATING = "update_in_progress"  # close code 4007: a firmware update
+    NO_EVENT_SLOTS = "no_event_slots"  # close code 4008: 31 clients already receive events
 
 
 @attrs.frozen

@@ -1,0 +1,139 @@
+"""Why a session ended, and how long to wait before the next try (protocol doc §4.5).
+
+Most endings take the ordinary jittered backoff. Some must not be retried soon, or the Miniserver
+blocks this address (close code 4003) or the user: those carry their own wait.
+
+| ending | wait |
+|---|---|
+| 4003 blocked | the seconds in the reason text "(NN)", else 5 minutes |
+| 4006 user disabled, Loxone code 423 | 10 minutes, logged as an error each time |
+| 4007 firmware update | 5 s, then the apiKey probe waits while it answers 503 |
+| 4008 no event slots | 5 minutes |
+| user or password refused | a backoff of its own, doubling up to 10 minutes |
+| booting (503) | 5 s between probes |
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+import trio_websocket
+
+from ..protocol._codes import CloseCode, ResponseCode
+from ..protocol._session import SessionFailed
+from ._messages import ReconnectReason
+
+BLOCKED_DEFAULT_SECONDS = 300.0
+USER_DISABLED_SECONDS = 600.0
+NO_EVENT_SLOTS_SECONDS = 300.0
+AUTH_FAILURE_CAP_SECONDS = 600.0
+ABNORMAL_CLOSURE = 1006  # RFC 6455: what a client reports when the socket broke without a close
+_SECONDS_IN_REASON = re.compile(r"\((\d{1,6})\)")
+
+
+class SessionEnded(Exception):
+    """Why one session ended, carried from where it is noticed to the reconnect loop."""
+
+    def __init__(
+        self,
+        reason: ReconnectReason,
+        detail: str,
+        *,
+        auth_failure: bool = False,
+        protocol_error: bool = False,
+        retry_after: float | None = None,
+        forget_token: bool = False,
+        level: int = logging.WARNING,
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.auth_failure = auth_failure
+        self.protocol_error = protocol_error
+        self.retry_after = retry_after  # a fixed wait instead of the backoff
+        self.forget_token = forget_token  # the stored token is no good any more
+        self.level = level
+
+
+def closed(reason: trio_websocket.CloseReason | None, *, update_retry: float) -> SessionEnded:
+    """The Miniserver closed the WebSocket (or it broke)."""
+    if reason is None or reason.code == ABNORMAL_CLOSURE:
+        return SessionEnded(ReconnectReason.CONNECTION_LOST, "connection lost (no close frame)")
+    text = f": {reason.reason}" if reason.reason else ""
+    code = reason.code
+    if code == CloseCode.BLOCKED:
+        match = _SECONDS_IN_REASON.search(reason.reason or "")
+        seconds = float(match.group(1)) if match else BLOCKED_DEFAULT_SECONDS
+        return SessionEnded(
+            ReconnectReason.BLOCKED,
+            f"blocked by the Miniserver after too many failed logins (close 4003{text}); "
+            "check username and password",
+            retry_after=seconds,
+            level=logging.ERROR,
+        )
+    if code == CloseCode.UPDATE_IN_PROGRESS:
+        return SessionEnded(
+            ReconnectReason.UPDATING,
+            "firmware update in progress (close 4007); waiting until it answers again",
+            retry_after=update_retry,
+            level=logging.INFO,
+        )
+    ending = _FIXED_CLOSE_ENDINGS.get(code)
+    if ending is not None:
+        return ending()
+    return SessionEnded(ReconnectReason.CLOSED, f"closed by the Miniserver with code {code}{text}")
+
+
+def _user_changed() -> SessionEnded:
+    return SessionEnded(
+        ReconnectReason.USER_CHANGED,
+        "a user was changed on the Miniserver (close 4004/4005); logging in again",
+        forget_token=True,
+    )
+
+
+def _no_event_slots() -> SessionEnded:
+    return SessionEnded(
+        ReconnectReason.NO_EVENT_SLOTS,
+        "no free event slot: 31 clients already receive events (close 4008)",
+        retry_after=NO_EVENT_SLOTS_SECONDS,
+        level=logging.ERROR,
+    )
+
+
+def failed(event: SessionFailed) -> SessionEnded:
+    """The session refused or broke the protocol."""
+    if event.code == ResponseCode.USER_DISABLED:
+        return _user_disabled(f"code {event.code}")
+    if event.auth_failure:
+        return SessionEnded(
+            ReconnectReason.AUTH_FAILED,
+            f"authentication failed (code {event.code}): check username and password",
+            auth_failure=True,
+            level=logging.ERROR,
+        )
+    if event.code is not None:
+        return SessionEnded(ReconnectReason.REFUSED, f"{event.reason} (code {event.code})")
+    return SessionEnded(
+        ReconnectReason.PROTOCOL_ERROR, f"protocol error: {event.reason}", protocol_error=True
+    )
+
+
+def _user_disabled(what: str) -> SessionEnded:
+    return SessionEnded(
+        ReconnectReason.USER_DISABLED,
+        f"the user is disabled on the Miniserver ({what}); enable it in Loxone Config",
+        auth_failure=True,
+        retry_after=USER_DISABLED_SECONDS,
+        level=logging.ERROR,
+    )
+
+
+_FIXED_CLOSE_ENDINGS: dict[int, Callable[[], SessionEnded]] = {
+    CloseCode.SOME_USER_CHANGED: _user_changed,
+    CloseCode.CURRENT_USER_CHANGED: _user_changed,
+    CloseCode.USER_DISABLED: lambda: _user_disabled("close 4006"),
+    CloseCode.NO_EVENT_SLOTS: _no_event_slots,
+}

@@ -1,0 +1,379 @@
+"""One WebSocket session with a Miniserver: upgrade, feed the ``ClientSession``, keep it alive.
+
+Ends by raising ``SessionEnded`` (the Miniserver closed, fell silent, refused, broke the
+protocol) or by returning after a requested stop (with a ``killtoken`` first when configured).
+
+Timers, all on trio's clock: a ``keepalive`` every 30 s and its answer within 15 s; nothing at all
+received for 60 s ends the session; the token is refreshed at half its remaining life.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+import trio_websocket
+
+from ..errors import StructureError
+from ..protocol import (
+    DaytimerStatesReceived,
+    KeepaliveReceived,
+    OutOfService,
+    TextStatesReceived,
+    ValueStatesReceived,
+    WeatherStatesReceived,
+)
+from ..protocol._codes import ResponseCode
+from ..protocol._session import (
+    Authenticated,
+    ClientSession,
+    ClientState,
+    SendCommand,
+    SessionEvent,
+    SessionFailed,
+    StructureLoaded,
+    StructureUnchanged,
+    TokenAcquired,
+    TokenKilled,
+    TokenOperation,
+    TokenRejected,
+    UnexpectedReply,
+    UpdatesEnabled,
+)
+from ..structure import StateIndex, Structure, build_state_index, load_structure
+from ._endings import SessionEnded, closed, failed
+from ._messages import (
+    ConnectionState,
+    Message,
+    ReconnectReason,
+    StatusChanged,
+    StructureReady,
+    TablesReceived,
+    TokenUpdated,
+)
+from ._token_keeper import TokenKeeper
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # real structure files exceed trio-websocket's 1 MiB default
+WEBSOCKET_PATH = "/ws/rfc6455"
+SUBPROTOCOL = "remotecontrol"
+#: How long a closing handshake or a goodbye ``killtoken`` may take: a stop must be quick.
+CLOSE_WAIT_SECONDS = 0.2
+#: Larger structure files are parsed in a worker thread (about 50 ms of work per 256 KiB), so
+#: the event loop (and /metrics) never stalls on them; smaller ones cost less than the thread.
+PARSE_IN_THREAD_ABOVE = 256 * 1024
+KILL_WAIT_SECONDS = 0.5
+_TABLE_EVENTS = (
+    ValueStatesReceived,
+    TextStatesReceived,
+    DaytimerStatesReceived,
+    WeatherStatesReceived,
+)
+
+CachedStructure = tuple[Structure, StateIndex, str]
+
+
+@attrs.frozen
+class Timeouts:
+    """Seconds; the defaults are issue 4's. Tests shrink them or run on virtual time."""
+
+    connect: float = 10.0  # TCP + TLS + WebSocket upgrade, and each HTTP call
+    keepalive_interval: float = 30.0
+    keepalive_answer: float = 15.0
+    silence: float = 60.0  # nothing at all received: the peer is gone
+    booting_retry: float = 5.0  # apiKey answered 503: ask again after this long
+
+
+def parse_structure(text: str) -> tuple[Structure, StateIndex]:
+    """Parse and index a structure file (run in a worker thread: large files take a while)."""
+    structure = load_structure(text)
+    return structure, build_state_index(structure)
+
+
+class SocketSession:
+    """Drives one ``ClientSession`` over one WebSocket until it ends or is stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        session: ClientSession,
+        *,
+        report: Callable[[Message], Awaitable[None]],
+        tokens: TokenKeeper,
+        structure: CachedStructure | None,
+        timeouts: Timeouts,
+        kill_token_on_stop: bool,
+    ) -> None:
+        self.name = name
+        self.session = session
+        self.structure = structure  # updated when a new one is loaded
+        self.streaming_since: float | None = None
+        self._report = report
+        self._tokens = tokens
+        self._timeouts = timeouts
+        self._kill_token_on_stop = kill_token_on_stop
+        self._stopping = False
+        self._wait_scope: trio.CancelScope | None = None
+        self._refresh_at = math.inf
+
+    def stop(self) -> None:
+        """End the session soon (from another task): wakes the wait for the next message."""
+        self._stopping = True
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+
+    async def run(self, stream: trio.abc.Stream, host: str) -> None:
+        # SessionEnded is caught inside the nursery and raised outside: trio would wrap it.
+        ended: SessionEnded | None = None
+        async with trio.open_nursery() as nursery:
+            try:
+                ws = await self._upgrade(nursery, stream, host)
+                try:
+                    await self._converse(ws)
+                finally:
+                    # Say goodbye with a close frame, without waiting long for the answer: on a
+                    # stop the reader task is cancelled too, and the exporter must exit quickly.
+                    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT_SECONDS):
+                        await ws.aclose()
+            except SessionEnded as exc:
+                ended = exc
+            finally:
+                nursery.cancel_scope.cancel()
+        if ended is not None:
+            raise ended
+
+    async def _upgrade(
+        self, nursery: trio.Nursery, stream: trio.abc.Stream, host: str
+    ) -> trio_websocket.WebSocketConnection:
+        timeout = self._timeouts.connect
+        try:
+            with trio.fail_after(timeout):
+                return await trio_websocket.wrap_client_stream(
+                    nursery,
+                    stream,  # type: ignore[arg-type]  # any trio stream works
+                    host,
+                    WEBSOCKET_PATH,
+                    subprotocols=[SUBPROTOCOL],
+                    max_message_size=MAX_MESSAGE_SIZE,
+                    message_queue_size=256,
+                    receive_buffer_size=65536,
+                )
+        except trio.TooSlowError:
+            raise SessionEnded(
+                ReconnectReason.UNREACHABLE,
+                f"WebSocket upgrade not answered within {timeout:g} s",
+            ) from None
+        except trio_websocket.ConnectionRejected as exc:
+            if exc.status_code == ResponseCode.SERVICE_UNAVAILABLE:
+                raise SessionEnded(
+                    ReconnectReason.BOOTING,
+                    "booting (WebSocket upgrade answered 503)",
+                    retry_after=self._timeouts.booting_retry,
+                    level=logging.INFO,
+                ) from None
+            raise SessionEnded(
+                ReconnectReason.UNREACHABLE,
+                f"WebSocket upgrade refused with HTTP {exc.status_code}",
+            ) from None
+        except (trio_websocket.HandshakeError, trio.BrokenResourceError, OSError) as exc:
+            raise SessionEnded(
+                ReconnectReason.UNREACHABLE,
+                f"WebSocket upgrade failed: {exc or type(exc).__name__}",
+            ) from None
+
+    async def _converse(self, ws: trio_websocket.WebSocketConnection) -> None:
+        for command in self.session.start():
+            await self._send(ws, command)
+        timers = _Timers(self._timeouts, trio.current_time())
+        while True:
+            message: str | bytes | None = None
+            with trio.move_on_at(min(timers.deadline(), self._refresh_at)) as self._wait_scope:
+                try:
+                    message = await ws.get_message()
+                except trio_websocket.ConnectionClosed as exc:
+                    raise closed(exc.reason, update_retry=self._timeouts.booting_retry) from None
+            self._wait_scope = None
+            now = trio.current_time()
+            if message is not None:  # even when stopping: it may be a header, its payload next
+                timers.received(now)
+                await self._receive(ws, message, timers, now)
+            if self._stopping:
+                break
+            if message is not None:
+                continue
+            timers.check(now)  # raises when the Miniserver fell silent
+            if now >= self._refresh_at:
+                await self._start_refresh(ws)
+            elif timers.keepalive_due(now):
+                await self._send(ws, self.session.keepalive_command())
+                timers.keepalive_sent(now)
+        await self._goodbye(ws)
+
+    async def _receive(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        message: str | bytes,
+        timers: _Timers,
+        now: float,
+    ) -> None:
+        for event in self.session.receive(message):
+            if isinstance(event, KeepaliveReceived):
+                timers.keepalive_answered(now)
+            elif isinstance(event, SendCommand):
+                await self._send(ws, event.text)
+            else:
+                await self._on_event(event)
+
+    async def _send(self, ws: trio_websocket.WebSocketConnection, text: str) -> None:
+        """Send a command; a socket closed meanwhile ends the session, not the task."""
+        try:
+            await ws.send_message(text)
+        except trio_websocket.ConnectionClosed as exc:
+            raise closed(exc.reason, update_retry=self._timeouts.booting_retry) from None
+
+    async def _start_refresh(self, ws: trio_websocket.WebSocketConnection) -> None:
+        self._refresh_at = math.inf  # until the outcome arrives
+        if self.session.token_operation is not TokenOperation.NONE:
+            return
+        log.debug("miniserver %s: refreshing the token", self.name)
+        for command in self.session.request_token_refresh():
+            await self._send(ws, command)
+
+    async def _goodbye(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """A requested stop: kill the token first when configured (``kill_token_on_exit``)."""
+        can_kill = (
+            self._kill_token_on_stop
+            and self.session.state is ClientState.STREAMING
+            and self.session.token_operation is TokenOperation.NONE
+            and self._tokens.valid_until_unix is not None
+        )
+        if not can_kill:
+            return
+        with trio.move_on_after(KILL_WAIT_SECONDS):
+            for command in self.session.kill_token_commands():
+                await self._send(ws, command)
+            while self.session.state is ClientState.STREAMING:
+                for event in self.session.receive(await ws.get_message()):
+                    if isinstance(event, SendCommand):
+                        await self._send(ws, event.text)
+                    elif isinstance(event, TokenKilled):
+                        log.info("miniserver %s: token killed (code %s)", self.name, event.code)
+        self._tokens.forget()
+
+    async def _on_event(self, event: SessionEvent) -> None:  # noqa: PLR0912 - one dispatch
+        if isinstance(event, _TABLE_EVENTS):
+            await self._report(TablesReceived(self.name, event))
+        elif isinstance(event, Authenticated):
+            log.debug("miniserver %s: authenticated (stored token: %s)", self.name, event.via_token)
+            if event.via_token:
+                self._tokens.confirmed(event.token.valid_until)
+            await self._report(StatusChanged(self.name, ConnectionState.LOADING))
+            await self._token_updated()
+        elif isinstance(event, TokenAcquired):
+            self._tokens.acquired(event)
+            await self._token_updated()
+        elif isinstance(event, TokenRejected):
+            log.info(
+                "miniserver %s: token refused (code %s); it is dropped and a new one acquired",
+                self.name,
+                event.code,
+            )
+            self._tokens.forget()
+        elif isinstance(event, StructureLoaded):
+            await self._load_structure(event)
+        elif isinstance(event, StructureUnchanged):
+            if self.structure is not None:
+                structure, index, last_modified = self.structure
+                await self._report(StructureReady(self.name, structure, index, last_modified))
+        elif isinstance(event, UpdatesEnabled):
+            self.streaming_since = trio.current_time()
+            self._schedule_refresh()
+            await self._report(StatusChanged(self.name, ConnectionState.STREAMING))
+        elif isinstance(event, OutOfService):
+            raise SessionEnded(
+                ReconnectReason.OUT_OF_SERVICE, "out of service (rebooting)", level=logging.INFO
+            )
+        elif isinstance(event, SessionFailed):
+            raise failed(event)
+        elif isinstance(event, TokenKilled):
+            self._tokens.forget()
+        elif isinstance(event, UnexpectedReply):
+            log.debug("miniserver %s: ignored an unexpected reply", self.name)
+
+    async def _token_updated(self) -> None:
+        valid_until = self._tokens.valid_until_unix
+        if valid_until is not None:
+            await self._report(TokenUpdated(self.name, valid_until))
+        if self.streaming_since is not None:
+            self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        delay = self._tokens.refresh_delay()
+        self._refresh_at = math.inf if delay is None else trio.current_time() + delay
+
+    async def _load_structure(self, event: StructureLoaded) -> None:
+        try:
+            if len(event.text) > PARSE_IN_THREAD_ABOVE:
+                structure, index = await trio.to_thread.run_sync(parse_structure, event.text)
+            else:
+                structure, index = parse_structure(event.text)
+        except StructureError as exc:
+            raise SessionEnded(
+                ReconnectReason.STRUCTURE_ERROR, f"unreadable LoxAPP3.json: {exc}"
+            ) from None
+        self.structure = (structure, index, event.last_modified)
+        log.info(
+            "miniserver %s: structure of %s loaded (%d states)",
+            self.name,
+            event.last_modified,
+            len(index),
+        )
+        await self._report(StructureReady(self.name, structure, index, event.last_modified))
+
+
+class _Timers:
+    """The keepalive and silence deadlines of one socket (trio's clock)."""
+
+    def __init__(self, timeouts: Timeouts, now: float) -> None:
+        self._timeouts = timeouts
+        self._last_received = now
+        self._next_keepalive = now + timeouts.keepalive_interval
+        self._keepalive_sent_at: float | None = None
+
+    def deadline(self) -> float:
+        if self._keepalive_sent_at is None:
+            keepalive = self._next_keepalive
+        else:
+            keepalive = self._keepalive_sent_at + self._timeouts.keepalive_answer
+        return min(self._last_received + self._timeouts.silence, keepalive)
+
+    def received(self, now: float) -> None:
+        self._last_received = now
+
+    def keepalive_answered(self, now: float) -> None:
+        self._keepalive_sent_at = None
+        self._next_keepalive = now + self._timeouts.keepalive_interval
+
+    def keepalive_sent(self, now: float) -> None:
+        self._keepalive_sent_at = now
+
+    def keepalive_due(self, now: float) -> bool:
+        return self._keepalive_sent_at is None and now >= self._next_keepalive
+
+    def check(self, now: float) -> None:
+        """Raise ``SessionEnded`` when the Miniserver has been silent for too long."""
+        timeouts = self._timeouts
+        if now >= self._last_received + timeouts.silence:
+            raise SessionEnded(
+                ReconnectReason.IDLE_TIMEOUT, f"nothing received for {timeouts.silence:g} s"
+            )
+        sent = self._keepalive_sent_at
+        if sent is not None and now >= sent + timeouts.keepalive_answer:
+            raise SessionEnded(
+                ReconnectReason.KEEPALIVE_TIMEOUT,
+                f"no answer to keepalive within {timeouts.keepalive_answer:g} s",
+            )
