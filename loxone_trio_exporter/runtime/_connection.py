@@ -87,7 +87,9 @@ class MiniserverConnection:
         self._ssl_context: ssl.SSLContext | None = (
             None if config.tls == "off" else client_ssl_context(config)
         )
-        self._backoff = Backoff()
+        self._backoff = Backoff(
+            base=self._timeouts.reconnect_base, cap=self._timeouts.reconnect_cap
+        )
         # Refused credentials wait longer, so retries never get the address blocked (4003).
         self._auth_backoff = Backoff(cap=AUTH_FAILURE_CAP_SECONDS)
         self._tokens = TokenKeeper(

@@ -86,6 +86,8 @@ class Timeouts:
     keepalive_answer: float = 15.0
     silence: float = 60.0  # nothing at all received: the peer is gone
     booting_retry: float = 5.0  # apiKey answered 503: ask again after this long
+    reconnect_base: float = 1.0  # the backoff: first delay 1-2 s, doubling up to the cap
+    reconnect_cap: float = 60.0
 
 
 def parse_structure(text: str) -> tuple[Structure, StateIndex]:
