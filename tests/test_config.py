@@ -25,6 +25,7 @@ from loxone_trio_exporter.config import (
     config_from_dict,
     default_state_dir,
     load_config,
+    permission_warnings,
     render_config_toml,
 )
 from loxone_trio_exporter.errors import ConfigError
@@ -1016,3 +1017,38 @@ def _non_password_values(document: object) -> str:
     if isinstance(document, list):
         return " ".join(_non_password_values(value) for value in document)
     return str(document)
+
+
+# --- secrets others can read ---------------------------------------------------------------------
+
+
+def test_a_config_file_with_a_password_others_can_read_gets_a_warning(tmp_path):
+    path = tmp_path / "exporter.toml"
+    path.write_text(
+        '[[miniserver]]\nname = "a"\nhost = "h"\nusername = "u"\npassword = "hunter2"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o644)
+    config = load_config(path, {})
+    (warning,) = permission_warnings(path, config)
+    assert str(path) in warning
+    assert "chmod 600" in warning
+    assert "hunter2" not in warning
+    path.chmod(0o600)
+    assert permission_warnings(path, config) == []
+
+
+def test_a_password_file_others_can_read_gets_a_warning(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("hunter2\n", encoding="utf-8")
+    secret.chmod(0o640)
+    path = tmp_path / "exporter.toml"
+    path.write_text(
+        '[[miniserver]]\nname = "a"\nhost = "h"\nusername = "u"\npassword_file = "secret"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o644)  # no password in it: no warning for the file itself
+    config = load_config(path, {})
+    (warning,) = permission_warnings(path, config)
+    assert "password file" in warning
+    assert str(secret) in warning

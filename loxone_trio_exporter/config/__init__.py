@@ -19,6 +19,7 @@ from ._model import (
     WebConfig,
     default_state_dir,
 )
+from ._permissions import permission_warnings
 from ._render import REDACTED, render_config_toml
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "config_from_dict",
     "default_state_dir",
     "load_config",
+    "permission_warnings",
     "read_password_file",
     "render_config_toml",
 ]
