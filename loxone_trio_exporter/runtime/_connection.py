@@ -91,7 +91,9 @@ class MiniserverConnection:
             base=self._timeouts.reconnect_base, cap=self._timeouts.reconnect_cap
         )
         # Refused credentials wait longer, so retries never get the address blocked (4003).
-        self._auth_backoff = Backoff(cap=AUTH_FAILURE_CAP_SECONDS)
+        self._auth_backoff = Backoff(
+            base=self._timeouts.reconnect_base, cap=AUTH_FAILURE_CAP_SECONDS
+        )
         self._tokens = TokenKeeper(
             config.name,
             config.username,

@@ -1,0 +1,187 @@
+"""Every simulator fault against the whole exporter, with a second Miniserver beside it.
+
+For each fault kind: the exporter recovers (or waits as the Miniserver demands), ``loxone_up`` is
+right, the series are right afterwards, the other Miniserver never notices, and the number of
+logins stays within the rules. Real sockets; timers shortened (keepalive, backoff, the booting
+probe) so each case takes about a second instead of minutes; the full-length waits are checked
+on virtual time in tests/test_connection_hardening.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+from exporter_harness import (
+    miniserver,
+    poll,
+    poll_async,
+    select,
+    start_exporter,
+    start_simulator,
+    state_refs,
+    value_of,
+    walk_controls,
+)
+from http_client import http_request
+from test_exporter_e2e import assert_every_numeric_state_once_per_owner
+
+from loxone_trio_exporter.runtime._connection import Timeouts
+from loxone_trio_exporter.simulator import Fault, FaultKind
+
+FAST = Timeouts(
+    keepalive_interval=0.3,
+    keepalive_answer=0.3,
+    silence=2.0,
+    booting_retry=0.2,
+    reconnect_base=0.05,
+    reconnect_cap=0.2,
+)
+
+
+@attrs.frozen
+class Case:
+    faults: tuple[Fault, ...]
+    reason: str  # the reconnect reason counted first
+    new_tokens: int = 0  # tokens issued beyond the first (a new getjwt)
+    failed_logins: int = 0
+    waits: float | None = None  # a long wait the Miniserver demands: no recovery expected
+
+
+CASES = {
+    "drop": Case((Fault(FaultKind.DROP),), "connection_lost"),
+    "out_of_service": Case((Fault(FaultKind.OUT_OF_SERVICE),), "out_of_service"),
+    "close_1000": Case((Fault(FaultKind.CLOSE, code=1000),), "closed"),
+    "close_4003": Case((Fault(FaultKind.CLOSE, code=4003, seconds=1),), "blocked"),
+    "close_4004": Case((Fault(FaultKind.CLOSE, code=4004),), "user_changed", new_tokens=1),
+    "close_4005": Case((Fault(FaultKind.CLOSE, code=4005),), "user_changed", new_tokens=1),
+    "close_4006": Case((Fault(FaultKind.CLOSE, code=4006),), "user_disabled", waits=600.0),
+    "close_4007": Case(
+        (Fault(FaultKind.BOOT, seconds=0.6), Fault(FaultKind.CLOSE, code=4007)), "connection_lost"
+    ),
+    "close_4008": Case((Fault(FaultKind.CLOSE, code=4008),), "no_event_slots", waits=300.0),
+    "garbage": Case((Fault(FaultKind.GARBAGE),), "protocol_error"),
+    "stall": Case((Fault(FaultKind.STALL, seconds=0.8),), "keepalive_timeout"),
+    "auth_fail": Case(
+        (Fault(FaultKind.AUTH_FAIL, count=2), Fault(FaultKind.TOKEN_EXPIRE), Fault(FaultKind.DROP)),
+        "connection_lost",
+        new_tokens=1,
+        failed_logins=2,
+    ),
+    "token_expire": Case(
+        (Fault(FaultKind.TOKEN_EXPIRE), Fault(FaultKind.DROP)),
+        "connection_lost",
+        new_tokens=1,
+        failed_logins=1,  # the refused token
+    ),
+    "structure_change": Case((Fault(FaultKind.STRUCTURE_CHANGE),), "out_of_service"),
+    "boot": Case((Fault(FaultKind.BOOT, seconds=0.6),), "connection_lost"),
+    "tables_before_ack": Case(
+        (Fault(FaultKind.TABLES_BEFORE_ACK), Fault(FaultKind.DROP)), "connection_lost"
+    ),
+    "estimated_headers": Case(
+        (Fault(FaultKind.ESTIMATED_HEADERS), Fault(FaultKind.DROP)), "connection_lost"
+    ),
+    "clear": Case((Fault(FaultKind.STALL, seconds=1000), Fault(FaultKind.CLEAR)), "", new_tokens=0),
+}
+
+
+def expected_value_series(server: Any, values: dict[str, float]) -> int:
+    return sum(
+        1
+        for control, _ in walk_controls(server.model.document)
+        for _, uuid in state_refs(control.get("states") or {})
+        if uuid in values
+    )
+
+
+async def sim_values(port: int) -> dict[str, float]:
+    values: dict[str, float] = (await http_request(port, "/sim/values")).json()["values"]
+    return values
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_fault_recovery_leaves_the_other_miniserver_alone(tmp_path: Path, name: str) -> None:
+    case = CASES[name]
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            faulty = await start_simulator(nursery, seed=1)
+            other = await start_simulator(nursery, seed=2, rate=50.0)
+            exporter = await start_exporter(
+                nursery,
+                tmp_path,
+                [miniserver(faulty, "faulty"), miniserver(other, "other")],
+                timeouts=FAST,
+            )
+            await exporter.wait_until_streaming("faulty", "other")
+            for fault in case.faults:
+                faulty.inject(fault)
+            if case.waits is not None:
+                samples = await _while_waiting(exporter, case)
+            else:
+                samples = await _after_recovery(exporter, faulty, case)
+            assert other.accounts.logins_ok == 1  # never disturbed
+            assert exporter.streaming("other")
+            nursery.cancel_scope.cancel()
+    assert value_of(samples, "loxone_up", miniserver="other") == 1
+    assert not select(samples, "loxone_exporter_reconnects_total", miniserver="other")
+    assert len(list(faulty.accounts.tokens)) == 1 + case.new_tokens
+    assert faulty.accounts.logins_failed == case.failed_logins
+
+
+async def _after_recovery(exporter: Any, faulty: Any, case: Case) -> dict[Any, float]:
+    if case.reason:
+
+        async def counted() -> bool:
+            samples = await exporter.samples()
+            return bool(
+                select(
+                    samples,
+                    "loxone_exporter_reconnects_total",
+                    miniserver="faulty",
+                    reason=case.reason,
+                )
+            )
+
+        await poll_async(counted, within=10)
+    await exporter.wait_until_streaming("faulty")
+    values = await sim_values(faulty.port)
+    expected = expected_value_series(faulty, values)
+
+    async def complete() -> bool:
+        samples = await exporter.samples()
+        return len(select(samples, "loxone_control_value", miniserver="faulty")) == expected
+
+    await poll_async(complete, within=10)
+    samples: dict[Any, float] = await exporter.samples()
+    assert value_of(samples, "loxone_up", miniserver="faulty") == 1
+    assert_every_numeric_state_once_per_owner(samples, faulty.model.document, values, "faulty")
+    logins = faulty.accounts.logins_ok + faulty.accounts.logins_failed
+    reconnects = sum(select(samples, "loxone_exporter_reconnects_total").values())
+    # Per attempt at most a stored-token login and, when that is refused, one password login.
+    assert logins <= 1 + 2 * reconnects
+    assert faulty.accounts.logins_failed <= reconnects
+    return samples
+
+
+async def _while_waiting(exporter: Any, case: Case) -> dict[Any, float]:
+    def waiting() -> bool:
+        views = {view.name: view for view in exporter.handle.owner.views()}
+        return not views["faulty"].streaming and "next try" in views["faulty"].state
+
+    await poll(waiting, within=5)
+    await trio.sleep(0.5)  # long enough for several retries, were it retrying
+    samples: dict[Any, float] = await exporter.samples()
+    assert value_of(samples, "loxone_up", miniserver="faulty") == 0
+    assert (
+        value_of(
+            samples, "loxone_exporter_reconnects_total", miniserver="faulty", reason=case.reason
+        )
+        == 1
+    )
+    views = {view.name: view for view in exporter.handle.owner.views()}
+    assert f"{case.waits:.0f}" in views["faulty"].state or "min" in views["faulty"].state
+    return samples
