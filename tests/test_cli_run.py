@@ -191,3 +191,16 @@ async def test_demo_shows_live_metrics_and_stops_on_ctrl_c(tmp_path: Path) -> No
     assert code == 0
     assert b"Ctrl+C" in printed
     print(f"demo: process start -> first loxone_control_value on /metrics: {first_metrics:.2f} s")
+
+
+def test_check_prints_the_effective_config_without_the_password(tmp_path: Path) -> None:
+    config = tmp_path / "exporter.toml"
+    config.write_text(
+        '[[miniserver]]\nname = "a"\nhost = "h"\nusername = "u"\npassword = "pw-Zq81x"\n',
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    result = run_cli("check", str(config))
+    assert result.returncode == 0, result.stderr
+    assert 'host = "h"' in result.stdout
+    assert "pw-Zq81x" not in result.stdout + result.stderr
