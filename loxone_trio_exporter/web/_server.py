@@ -1,9 +1,17 @@
-"""Hypercorn wiring for the web app, inside the caller's nursery (stack notes: "Wiring")."""
+"""Hypercorn wiring for the web app, inside the caller's nursery (stack notes: "Wiring").
+
+With a web config, the app is wrapped by ``protect`` (basic auth, headers) and, when the config
+has ``tls_server_config``, served over HTTPS. Hypercorn builds one ``SSLContext`` at start and
+hands it to every accepted connection; here that context is a stand-in whose ``wrap_bio`` (the one
+call through which an ``SSLObject`` is made for a connection) asks the web config for the context
+in force, so new connections pick up a changed certificate, key, client CA or TLS setting while
+established ones keep theirs.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+import ssl
 from functools import partial
 from typing import Any
 
@@ -11,14 +19,18 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from ._asgi import AsgiApp, Message, Receive, Scope, Send
+from ._auth import protect
+from ._web_config import WebConfigFile
+from ._web_config_source import FixedWebConfig, WebConfigProvider
+
+__all__ = ["AsgiApp", "Message", "Receive", "Scope", "Send", "serve_web", "shield_sends"]
 
 KEEP_ALIVE_TIMEOUT_SECONDS = 5.0
 GRACEFUL_TIMEOUT_SECONDS = 1.0
+#: A client that opens TCP and never finishes the TLS handshake is dropped after this long
+#: (Hypercorn's default is a minute).
+TLS_HANDSHAKE_TIMEOUT_SECONDS = 10.0
 
 
 def shield_sends(app: AsgiApp) -> AsgiApp:
@@ -40,11 +52,63 @@ def shield_sends(app: AsgiApp) -> AsgiApp:
     return wrapped
 
 
-def hypercorn_config(listen: list[str]) -> HypercornConfig:
-    config = HypercornConfig()
+class _ServerConfig(HypercornConfig):
+    """Hypercorn's config with the TLS context supplied from outside.
+
+    Hypercorn would build its context from ``certfile``/``keyfile``/``ca_certs``/``verify_mode``
+    and trust the system's CAs for client certificates; the web config needs its own rules
+    (client auth types, TLS versions, ciphers, allowed SANs), so the context is made elsewhere.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
+        super().__init__()
+        self._ssl_context = ssl_context
+
+    @property
+    def ssl_enabled(self) -> bool:
+        return self._ssl_context is not None
+
+    def create_ssl_context(self) -> ssl.SSLContext | None:
+        return self._ssl_context
+
+
+class _ContextInForce(ssl.SSLContext):
+    """Makes each new connection's ``SSLObject`` from the web config's context in force."""
+
+    def __new__(cls, source: WebConfigProvider) -> _ContextInForce:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_SERVER)
+
+    def __init__(self, source: WebConfigProvider) -> None:
+        self._source = source
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        context = self._source.current().ssl_context
+        # The source refuses a new version that switches TLS off, so there is always one.
+        assert context is not None
+        return context.wrap_bio(
+            incoming,
+            outgoing,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            session=session,
+        )
+
+
+def hypercorn_config(
+    listen: list[str], ssl_context: ssl.SSLContext | None = None
+) -> HypercornConfig:
+    config = _ServerConfig(ssl_context)
     config.bind = list(listen)
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_SECONDS
     config.graceful_timeout = GRACEFUL_TIMEOUT_SECONDS
+    config.ssl_handshake_timeout = TLS_HANDSHAKE_TIMEOUT_SECONDS
     config.accesslog = None
     # The default error logger prints every line twice once logging is configured.
     config.errorlog = logging.getLogger("hypercorn.error")
@@ -56,13 +120,23 @@ async def serve_web(
     listen: list[str],
     shutdown: trio.Event,
     *,
+    web_config: WebConfigFile | WebConfigProvider | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on every ``listen`` address until ``shutdown`` is set.
 
-    ``task_status`` receives the bound URLs (with real ports when 0 was asked for).
+    ``web_config`` (a checked ``WebConfigFile``, or a ``WebConfigSource`` that follows changes to
+    the file) adds basic auth, response headers and, with ``tls_server_config``, HTTPS.
+    ``task_status`` receives the bound URLs (with real ports when 0 was asked for; ``https://``
+    when TLS is on).
     """
-    config = hypercorn_config(listen)
+    ssl_context: ssl.SSLContext | None = None
+    if web_config is not None:
+        source = FixedWebConfig(web_config) if isinstance(web_config, WebConfigFile) else web_config
+        app = protect(app, source)
+        if source.current().tls is not None:
+            ssl_context = _ContextInForce(source)
+    config = hypercorn_config(listen, ssl_context)
     asgi_app: Any = shield_sends(app)  # hypercorn's precise ASGI types; ours is the same shape
     serve_app = partial(serve, asgi_app, config, shutdown_trigger=shutdown.wait)
     async with trio.open_nursery() as nursery:
