@@ -2,6 +2,8 @@
 
 Exit codes (design 3.1): 0 after SIGTERM/SIGINT, 2 for a bad config, 1 when the exporter cannot
 run at all (the listen address is taken, say), always with a message that says what to do.
+SIGHUP reloads the config of ``run`` (the same file, the environment as it was at start) and
+never stops the process.
 """
 
 from __future__ import annotations
@@ -13,17 +15,28 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import trio
 
-from .config import Config, ExportConfig, LogConfig, MiniserverConfig, WebConfig, load_config
+from .config import (
+    Config,
+    ExportConfig,
+    LogConfig,
+    MiniserverConfig,
+    WebConfig,
+    load_config,
+    permission_warnings,
+)
 from .errors import ConfigError
 from .logs import configure_logging
 
 if TYPE_CHECKING:
+    from .reload import ConfigSource
     from .supervisor import ExporterHandle
 
 log = logging.getLogger(__name__)
@@ -77,9 +90,12 @@ def add_demo_parser(subparsers: Any) -> None:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    from .reload import ConfigSource  # noqa: PLC0415 - the parser alone needs none of it
+
     config_file: Path | None = args.config_file
+    environ = dict(os.environ)  # what reloads read again
     try:
-        config = load_config(config_file, os.environ)
+        config = load_config(config_file, environ)
     except ConfigError as exc:
         source = "the LOXONE_* environment" if config_file is None else str(config_file)
         print(f"loxone-trio-exporter: {source} is not a valid config:", file=sys.stderr)
@@ -91,12 +107,29 @@ def run_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return EXIT_BAD_CONFIG
-    configure_logging(
-        config.log.level,
-        config.log.format,
-        secrets=[miniserver.password for miniserver in config.miniservers],
-    )
-    return _run_until_signal(partial(_serve, config), config.web.listen)
+    if config.web.web_config_file:
+        from .web._web_config import load_web_config  # noqa: PLC0415 - only with a web config
+
+        try:
+            load_web_config(config.web.web_config_file)
+        except ConfigError as exc:
+            print(
+                f"loxone-trio-exporter: web config {config.web.web_config_file} is not valid:",
+                file=sys.stderr,
+            )
+            print(exc, file=sys.stderr)
+            return EXIT_BAD_CONFIG
+    setup_logging(config.log, [miniserver.password for miniserver in config.miniservers])
+    for warning in permission_warnings(config_file, config):
+        log.warning("%s", warning)
+    # Absolute: a reload reads the same file, whatever the working directory is then.
+    reload_from = ConfigSource(None if config_file is None else config_file.absolute(), environ)
+    return _run_until_signal(partial(_serve, config, source=reload_from), config.web.listen)
+
+
+def setup_logging(log_config: LogConfig, secrets: Sequence[str]) -> None:
+    """``[log]`` at start and after each reload, masking every configured password."""
+    configure_logging(log_config.level, log_config.format, secrets=secrets)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -139,13 +172,20 @@ def _leaves(exc: BaseException, kind: type[_E]) -> list[_E]:
     return [exc] if isinstance(exc, kind) else []
 
 
-async def _serve(config: Config, *, on_started: Any = None) -> None:
+async def _serve(
+    config: Config, *, source: ConfigSource | None = None, on_started: Any = None
+) -> None:
     from .supervisor import run_exporter  # noqa: PLC0415 - the parser alone needs none of it
 
     shutdown = trio.Event()
+    signals = SignalHandler(shutdown)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_stop_on_signal, shutdown)
-        handle: ExporterHandle = await nursery.start(partial(run_exporter, config, shutdown))
+        # Started first: from here on SIGHUP no longer ends the process (its default action).
+        await nursery.start(signals.run)
+        handle: ExporterHandle = await nursery.start(
+            partial(run_exporter, config, shutdown, source=source, setup_logging=setup_logging)
+        )
+        signals.reload = handle.reload
         if on_started is not None:
             on_started(handle)
         await shutdown.wait()
@@ -153,14 +193,30 @@ async def _serve(config: Config, *, on_started: Any = None) -> None:
     log.info("stopped")
 
 
-async def _stop_on_signal(
-    shutdown: trio.Event, *, task_status: Any = trio.TASK_STATUS_IGNORED
-) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            log.info("%s received; stopping", signal.Signals(signum).name)
-            shutdown.set()
-            return
+@attrs.define
+class SignalHandler:
+    """SIGTERM and SIGINT set ``shutdown``; SIGHUP calls ``reload`` (once there is one)."""
+
+    shutdown: trio.Event
+    reload: Callable[[], Awaitable[object]] | None = None
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
+            # Reloads run beside this loop, so a slow one never delays a stop.
+            async with trio.open_nursery() as reloads:
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    if signum != signal.SIGHUP:
+                        log.info("%s received; stopping", name)
+                        self.shutdown.set()
+                        reloads.cancel_scope.cancel()
+                        return
+                    if self.reload is None:
+                        log.info("%s received; there is no config to reload", name)
+                    else:
+                        log.info("%s received; reloading the config", name)
+                        reloads.start_soon(self.reload)
 
 
 async def _demo(args: argparse.Namespace) -> None:

@@ -3,13 +3,19 @@
 Shape (design 2): each connection task sends to the state owner through its own clone of one
 bounded memory channel; the web app reads the owner's immutable snapshots. A stop (``shutdown``
 set by the signal task, or by a test) first lets Hypercorn finish within its graceful timeout,
-then cancels everything else: the whole exporter is down well within a second.
+then asks the connections to say goodbye (killing their tokens when ``kill_token_on_exit``) for
+at most half a second, then cancels everything else: the exporter is down within a second.
+
+Each connection task runs in a cancel scope of its own (``ConnectionRegistry``), so a config
+reload (``Reloader``, given a ``ConfigSource``) can stop and start single Miniservers while the
+others keep their sessions.
 """
 
 from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -18,12 +24,16 @@ import trio
 
 from . import __version__
 from .config import Config
-from .runtime._connection import MiniserverConnection, Timeouts
-from .runtime._identity import client_uuid, installation_uuid
+from .reload import ConfigSource, LoggingSetup, Reloader, ReloadResult
+from .runtime._connection import Timeouts
+from .runtime._connections import ConnectionRegistry
+from .runtime._identity import installation_uuid
 from .runtime._messages import Message
 from .runtime._owner import BuildInfo, StateOwner
+from .runtime._token_store import TokenStore
 from .runtime._web_source import ExporterWebSource
 from .web import create_app, serve_web
+from .web._web_config_source import WebConfigSource
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +41,18 @@ log = logging.getLogger(__name__)
 CHANNEL_CAPACITY = 1024
 #: How long a stop waits for the web server's own graceful shutdown before cancelling it.
 WEB_STOP_SECONDS = 1.5
+#: How long a stop lets the connections say goodbye (and kill their tokens when configured).
+CONNECTIONS_STOP_SECONDS = 0.5
 
 
 @attrs.frozen
 class ExporterHandle:
-    """What ``run_exporter`` reports once it serves: the bound URLs and the state owner."""
+    """What ``run_exporter`` reports once it serves: the bound URLs, the state owner, and the
+    reload (``None`` when the exporter was not given a ``ConfigSource``)."""
 
     urls: tuple[str, ...]
     owner: StateOwner
+    reload: Callable[[], Awaitable[ReloadResult]] | None = None
 
 
 def build_info(revision: str = "unknown") -> BuildInfo:
@@ -49,37 +63,64 @@ async def run_exporter(
     config: Config,
     shutdown: trio.Event,
     *,
+    source: ConfigSource | None = None,
+    setup_logging: LoggingSetup | None = None,
     timeouts: Timeouts | None = None,
     revision: str = "unknown",
     task_status: trio.TaskStatus[ExporterHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the exporter for ``config`` until ``shutdown`` is set."""
+    """Run the exporter for ``config`` until ``shutdown`` is set.
+
+    With ``source`` (where ``config`` came from) the config can be reloaded: through the
+    handle's ``reload`` and ``POST /-/reload``. ``setup_logging`` applies a reloaded ``[log]``
+    table; without it, logging is left as it is.
+    """
     owner = StateOwner(
         [miniserver.name for miniserver in config.miniservers],
         config.export,
         build_info=build_info(revision),
     )
     installation = installation_uuid(config.state_dir)
+    # Checked again here (``run`` checked it before starting): a ConfigError if it went bad.
+    web_config = WebConfigSource(config.web.web_config_file) if config.web.web_config_file else None
     send_channel, receive_channel = trio.open_memory_channel[Message](CHANNEL_CAPACITY)
-    app = create_app(ExporterWebSource(owner), telemetry_path=config.web.telemetry_path)
-    asgi_app: Any = app  # Quart's precise ASGI types; serve_web takes the same shape
     async with trio.open_nursery() as nursery:
         nursery.start_soon(owner.run, receive_channel)
-        async with send_channel:
-            for miniserver in config.miniservers:
-                connection = MiniserverConnection(
-                    miniserver,
-                    send_channel.clone(),
-                    client_uuid=client_uuid(installation, miniserver.name, miniserver.username),
-                    timeouts=timeouts,
-                )
-                nursery.start_soon(connection.run, name=f"miniserver {miniserver.name}")
+        # The registry keeps ``send_channel`` open: reloads clone it for new connection tasks.
+        registry = ConnectionRegistry(
+            nursery,
+            send_channel,
+            owner,
+            installation=installation,
+            timeouts=timeouts,
+            token_store=TokenStore(config.state_dir),
+        )
+        for miniserver in config.miniservers:
+            registry.start(registry.prepare(miniserver))
+        reload = None
+        if source is not None:
+            reload = Reloader(
+                source,
+                config,
+                nursery=nursery,
+                registry=registry,
+                owner=owner,
+                setup_logging=setup_logging,
+            ).reload
+        app = create_app(
+            ExporterWebSource(owner), telemetry_path=config.web.telemetry_path, reload=reload
+        )
+        asgi_app: Any = app  # Quart's precise ASGI types; serve_web takes the same shape
         web_stopped = trio.Event()
 
         async def serve(task_status: trio.TaskStatus[list[str]]) -> None:
             try:
                 await serve_web(
-                    asgi_app, list(config.web.listen), shutdown, task_status=task_status
+                    asgi_app,
+                    list(config.web.listen),
+                    shutdown,
+                    web_config=web_config,
+                    task_status=task_status,
                 )
             finally:
                 web_stopped.set()
@@ -91,9 +132,10 @@ async def run_exporter(
             ", ".join(urls),
             len(config.miniservers),
         )
-        task_status.started(ExporterHandle(tuple(urls), owner))
+        task_status.started(ExporterHandle(tuple(urls), owner, reload))
         await shutdown.wait()
         log.info("stopping")
         with trio.move_on_after(WEB_STOP_SECONDS):
             await web_stopped.wait()
+        await registry.stop_all(within=CONNECTIONS_STOP_SECONDS)
         nursery.cancel_scope.cancel()

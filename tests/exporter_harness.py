@@ -13,11 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import tomli_w
 import trio
 from http_client import http_request
 from prometheus_client.parser import text_string_to_metric_families
 
-from loxone_trio_exporter.config import Config, ExportConfig, MiniserverConfig, WebConfig
+from loxone_trio_exporter.config import (
+    Config,
+    ExportConfig,
+    MiniserverConfig,
+    WebConfig,
+)
+from loxone_trio_exporter.reload import ConfigSource, LoggingSetup
 from loxone_trio_exporter.runtime._connection import Timeouts
 from loxone_trio_exporter.simulator import SimulatedServer, SimulatorOptions, serve_simulator
 from loxone_trio_exporter.supervisor import ExporterHandle, run_exporter
@@ -83,16 +90,74 @@ async def start_exporter(
     *,
     timeouts: Timeouts | None = None,
     listen: tuple[str, ...] = ("127.0.0.1:0",),
+    web_config_file: str = "",
     **export: Any,
 ) -> Exporter:
     config = Config(
-        web=WebConfig(listen=listen),
+        web=WebConfig(listen=listen, web_config_file=web_config_file),
         export=ExportConfig(**export),
         miniservers=tuple(miniservers),
         state_dir=str(state_dir),
     )
     shutdown = trio.Event()
     handle = await nursery.start(partial(run_exporter, config, shutdown, timeouts=timeouts))
+    port = int(handle.urls[0].rstrip("/").rsplit(":", 1)[1])
+    return Exporter(handle, port, shutdown)
+
+
+def write_config(
+    path: Path,
+    state_dir: Path,
+    miniservers: Iterable[MiniserverConfig],
+    *,
+    listen: tuple[str, ...] = ("127.0.0.1:0",),
+    tables: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """Write an exporter.toml for ``miniservers`` (passwords in clear); ``tables`` adds or
+    replaces top-level tables such as ``export``, ``log`` or ``web``."""
+    document: dict[str, Any] = {
+        "state_dir": str(state_dir),
+        "web": {"listen": list(listen)},
+        "miniserver": [
+            {
+                "name": m.name,
+                "host": m.host,
+                "port": m.port,
+                "username": m.username,
+                "password": m.password,
+                "tls": m.tls,
+                **({"tls_ca_file": m.tls_ca_file} if m.tls_ca_file else {}),
+                **({"kill_token_on_exit": True} if m.kill_token_on_exit else {}),
+            }
+            for m in miniservers
+        ],
+    }
+    for name, table in (tables or {}).items():
+        document[name] = {**document.get(name, {}), **table}
+    path.write_text(tomli_w.dumps(document), encoding="utf-8")
+    return path
+
+
+async def start_exporter_from_file(
+    nursery: trio.Nursery,
+    config_file: Path,
+    *,
+    timeouts: Timeouts | None = None,
+    setup_logging: LoggingSetup | None = None,
+) -> Exporter:
+    """The exporter as ``run exporter.toml`` starts it, reloadable (an empty environment)."""
+    source = ConfigSource(config_file, {})
+    shutdown = trio.Event()
+    handle = await nursery.start(
+        partial(
+            run_exporter,
+            source.load(),
+            shutdown,
+            source=source,
+            setup_logging=setup_logging,
+            timeouts=timeouts,
+        )
+    )
     port = int(handle.urls[0].rstrip("/").rsplit(":", 1)[1])
     return Exporter(handle, port, shutdown)
 

@@ -9,8 +9,8 @@ Series that do not exist are absent, never 0 or NaN placeholders. The exceptions
 ``loxone_up`` (0 or 1 for every configured Miniserver) and the auth-failure and protocol-error
 counters, which start at 0 so that ``increase()`` sees their first step.
 
-The ``process_*`` families and ``loxone_exporter_render_duration_seconds`` belong to the web
-source, which adds them at render time.
+The ``process_*`` families, ``loxone_exporter_render_duration_seconds`` and the reload gauges
+(``reload_families``) belong to the web source, which adds them at render time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import datetime
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
+
+import attrs
 
 from ..exposition import LabelSet, MetricFamily, Snapshot
 from ..protocol import (
@@ -31,7 +33,8 @@ from ..protocol import (
 from ._messages import TableEvent
 
 if TYPE_CHECKING:
-    from ._owner import BuildInfo, MiniserverState
+    from ._miniserver import MiniserverState
+    from ._owner import BuildInfo
 
 Series = dict[LabelSet, float]
 
@@ -102,6 +105,18 @@ WEATHER_FIELDS: tuple[tuple[str, str, str, float], ...] = (
         1.0,
     ),
 )
+
+
+@attrs.frozen
+class ReloadStatus:
+    """How the last config reload went: ``loxone_exporter_config_last_reload_*``.
+
+    ``last_success_unix`` is when the running config was last loaded: the start, or the last
+    reload that succeeded (as Prometheus reports its own reloads).
+    """
+
+    successful: bool
+    last_success_unix: float
 
 
 def build_snapshot(
@@ -338,6 +353,24 @@ def exporter_families(miniservers: Sequence[MiniserverState]) -> list[MetricFami
             "Controls and subcontrols in the loaded structure file (status=discovered), and "
             "those exported after the [export] exclude filters (status=exported).",
             controls,
+        ),
+    ]
+
+
+def reload_families(status: ReloadStatus) -> list[MetricFamily]:
+    """The two reload gauges (no labels); the web source adds them at render time."""
+    return [
+        _gauge(
+            "loxone_exporter_config_last_reload_successful",
+            "1 if the last config reload (SIGHUP or POST /-/reload) succeeded, 0 if the new "
+            "config was invalid and the previous one is still running; 1 at start.",
+            {(): 1.0 if status.successful else 0.0},
+        ),
+        _gauge(
+            "loxone_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time when the running config was loaded: at start or by the last successful "
+            "reload.",
+            {(): status.last_success_unix},
         ),
     ]
 

@@ -9,6 +9,12 @@ Per Miniserver the owner keeps the connection state, what ``apiKey`` and the str
 current values (a ``MiniserverValues`` over a ``SeriesCatalogue``) and counters that survive
 reconnects and structure changes. When a session is lost the value series stay for
 ``stale_after_seconds``; if the Miniserver has not streamed again by then, they are dropped.
+
+A config reload changes the owner from the supervisor's reload task, synchronously (the same trio
+thread, and trio switches tasks only at ``await``, so a method runs whole between two messages):
+Miniservers are added (``add_miniserver``), filters and staleness change (``set_export``), and
+the reload outcome is recorded (``record_reload``). A removed Miniserver goes through the channel
+instead (``ConnectionRemoved``, see ``removal_applied``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import logging
 import math
 import platform
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import assert_type
 
@@ -25,16 +30,15 @@ import attrs
 import trio
 
 from ..config import ExportConfig
-from ..exposition import LabelSet, Snapshot
+from ..exposition import Snapshot
 from ..protocol import (
     DaytimerStatesReceived,
     TextStatesReceived,
     ValueStatesReceived,
 )
-from ..state import ExportFilter, MiniserverValues, SeriesCatalogue, build_catalogue
-from ..structure import Structure
+from ..state import ExportFilter, build_catalogue
 from ..views import MiniserverView
-from ._families import TABLE_NAMES, build_snapshot
+from ._families import TABLE_NAMES, ReloadStatus, build_snapshot
 from ._messages import (
     ConnectionRemoved,
     ConnectionState,
@@ -47,6 +51,7 @@ from ._messages import (
     TablesReceived,
     TokenUpdated,
 )
+from ._miniserver import MiniserverState
 
 log = logging.getLogger(__name__)
 
@@ -58,81 +63,6 @@ class BuildInfo:
     version: str
     revision: str = "unknown"
     python: str = attrs.field(factory=platform.python_version)
-
-
-class MiniserverState:
-    """Everything the owner knows of one configured Miniserver; changed by the owner alone."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        #: ``(("miniserver", name),)``: one object for every snapshot (the renderer's caches key
-        #: on label sets, and repeated objects compare fastest).
-        self.labels: LabelSet = (("miniserver", name),)
-        self.connection = ConnectionState.CONNECTING
-        self.detail = ""
-        self.retry_at_unix: float | None = None
-        self.serial = ""  # from jdev/cfg/apiKey
-        self.firmware = ""
-        self.structure: Structure | None = None
-        self.last_modified: str | None = None
-        self.values: MiniserverValues | None = None
-        self.control_info: dict[LabelSet, float] = {}  # the catalogue's info series, all 1
-        # Events counted before the current ``values`` (older structures, dropped values, tables
-        # that came without a catalogue): counters stay monotonic across all of those.
-        self.events_before: Counter[str] = Counter()
-        self.reconnects: Counter[str] = Counter()  # by ``ReconnectReason.value``
-        self.auth_failures = 0
-        self.protocol_errors = 0
-        self.last_event_unix: float | None = None
-        self.token_expiry_unix: float | None = None
-        #: value labels -> the same labels plus ``text``, kept while the text stays the same.
-        self.text_labels: dict[LabelSet, LabelSet] = {}
-        self._extra_labels: dict[tuple[str, str], LabelSet] = {}
-        self._kept_labels: dict[str, LabelSet] = {}
-
-    @property
-    def streaming(self) -> bool:
-        return self.connection is ConnectionState.STREAMING
-
-    @property
-    def catalogue(self) -> SeriesCatalogue | None:
-        return None if self.values is None else self.values.catalogue
-
-    def events(self) -> Counter[str]:
-        """Decoded events by table, since the exporter started."""
-        total = Counter(self.events_before)
-        if self.values is not None:
-            total.update(self.values.events)
-        return total
-
-    def value_series(self) -> int:
-        """How many ``loxone_control_value`` and ``loxone_global_value`` series there are."""
-        if self.values is None:
-            return 0
-        return len(self.values.control_values) + len(self.values.global_values)
-
-    def replace_values(self, catalogue: SeriesCatalogue) -> None:
-        """Start over with no values for ``catalogue``; the event counts are kept."""
-        if self.values is not None:
-            self.events_before.update(self.values.events)
-        self.values = MiniserverValues(catalogue)
-        self.text_labels.clear()
-
-    def labels_with(self, name: str, value: str) -> LabelSet:
-        """``miniserver`` plus one label, the same object every time (the sets are small)."""
-        key = (name, value)
-        labels = self._extra_labels.get(key)
-        if labels is None:
-            labels = self._extra_labels[key] = (*self.labels, key)
-        return labels
-
-    def kept(self, purpose: str, labels: LabelSet) -> LabelSet:
-        """``labels``, or the equal label set given for ``purpose`` before (same object)."""
-        old = self._kept_labels.get(purpose)
-        if old == labels:
-            return old
-        self._kept_labels[purpose] = labels
-        return labels
 
 
 def export_filter(export: ExportConfig) -> ExportFilter:
@@ -168,6 +98,13 @@ class StateOwner:
         self._miniservers = {name: MiniserverState(name) for name in miniservers}
         #: name -> trio time when its value series go, for Miniservers whose session was lost.
         self._stale_at: dict[str, float] = {}
+        #: The wait of ``run`` for the next message while a stale deadline is pending, so that
+        #: ``set_export`` can move that deadline.
+        self._stale_wait: trio.CancelScope | None = None
+        #: name -> set when ``ConnectionRemoved`` for it has been applied.
+        self._removals: dict[str, trio.Event] = {}
+        # The config this owner starts with was loaded successfully: no reload has failed.
+        self._reload = ReloadStatus(successful=True, last_success_unix=wall_clock())
         self._snapshot: Snapshot | None = None
 
     # --- the task --------------------------------------------------------------------------------
@@ -193,8 +130,9 @@ class StateOwner:
                     if deadline == math.inf:  # the usual case: no cancel scope per message
                         message = await receive_channel.receive()
                     else:
-                        with trio.move_on_at(deadline):
+                        with trio.move_on_at(deadline) as self._stale_wait:
                             message = await receive_channel.receive()
+                        self._stale_wait = None
                 except trio.EndOfChannel:
                     return
                 if message is not None:  # else the deadline passed: drop at the loop's top
@@ -228,7 +166,9 @@ class StateOwner:
         """Apply one message; ``now`` is trio's clock (``trio.current_time()``)."""
         state = self._miniservers.get(message.miniserver)
         if state is None:
-            if not isinstance(message, ConnectionRemoved):
+            if isinstance(message, ConnectionRemoved):
+                self._connection_removed(message.miniserver)
+            else:
                 log.debug(
                     "ignored %s for miniserver %r, which is not configured",
                     type(message).__name__,
@@ -253,6 +193,7 @@ class StateOwner:
             assert_type(message, ConnectionRemoved)
             del self._miniservers[state.name]
             self._stale_at.pop(state.name, None)
+            self._connection_removed(state.name)
 
     def _tables_received(self, state: MiniserverState, table: TableEvent) -> None:
         state.last_event_unix = self._wall_clock()
@@ -266,10 +207,13 @@ class StateOwner:
             state.events_before[TABLE_NAMES[type(table)]] += len(table.states)
         elif isinstance(table, ValueStatesReceived):
             values.apply_values(table.states)
+            state.record_values(table.states)
         elif isinstance(table, TextStatesReceived):
             values.apply_texts(table.states)
+            state.record_texts(table.states)
         elif isinstance(table, DaytimerStatesReceived):
             values.apply_daytimers(table.states)
+            state.record_daytimers(table.states)
         else:
             values.apply_weather(table.states)
 
@@ -283,13 +227,13 @@ class StateOwner:
 
     def _structure_ready(self, state: MiniserverState, message: StructureReady) -> None:
         state.structure = message.structure
+        state.index = message.index
         if state.values is not None and message.last_modified == state.last_modified:
             return  # a reconnect that reused the structure: same series, keep the values
         catalogue = build_catalogue(state.name, message.structure, message.index, self._filter)
         state.last_modified = message.last_modified
         # At once: series of vanished controls go now, not when the new tables arrive.
         state.replace_values(catalogue)
-        state.control_info = dict.fromkeys(catalogue.control_info, 1.0)
 
     def _session_lost(self, state: MiniserverState, message: SessionLost, now: float) -> None:
         state.reconnects[message.reason.value] += 1
@@ -301,7 +245,80 @@ class StateOwner:
         # The values go stale from the first loss on; later failed tries do not restart the timer.
         self._stale_at.setdefault(state.name, now + self._export.stale_after_seconds)
 
+    def _connection_removed(self, name: str) -> None:
+        removed = self._removals.pop(name, None)
+        if removed is not None:
+            removed.set()
+
+    # --- reloads ---------------------------------------------------------------------------------
+
+    def add_miniserver(self, name: str) -> None:
+        """Show a newly configured Miniserver at once (``connecting``); see ``sort_miniservers``.
+
+        A Miniserver whose settings changed is removed first (``removal_applied``) and then
+        added again: it starts over with no series and no counters, as a new one would.
+        """
+        if name in self._miniservers:
+            raise ValueError(f"miniserver {name!r} is already there")
+        self._miniservers[name] = MiniserverState(name)
+        self._snapshot = None
+
+    def sort_miniservers(self, order: Sequence[str]) -> None:
+        """Show the Miniservers in ``order`` (config order); others follow as they were."""
+        position = {name: index for index, name in enumerate(order)}
+        names = sorted(self._miniservers, key=lambda name: position.get(name, len(position)))
+        self._miniservers = {name: self._miniservers[name] for name in names}
+        self._snapshot = None
+
+    def removal_applied(self, name: str) -> trio.Event:
+        """Set once a ``ConnectionRemoved`` for ``name`` has been applied.
+
+        The supervisor removes a Miniserver by sending that message through the channel after
+        its connection task has stopped: the channel keeps order, so everything the task sent
+        is applied before its state is dropped, and nothing it sent can reach a new state under
+        the same name. Ask for the event before sending the message.
+        """
+        return self._removals.setdefault(name, trio.Event())
+
+    def set_export(self, export: ExportConfig) -> None:
+        """Apply a reloaded ``[export]`` table without touching any session.
+
+        New filters rebuild every catalogue from the structures at hand and replay the last
+        states into it; ``include_text`` takes effect with the next snapshot; a new
+        ``stale_after_seconds`` also moves the deadlines of values already waiting to go stale.
+        """
+        old = self._export
+        self._export = export
+        self._snapshot = None
+        new_filter = export_filter(export)
+        if new_filter != self._filter:
+            self._filter = new_filter
+            for state in self._miniservers.values():
+                if state.structure is not None and state.index is not None:
+                    state.change_catalogue(
+                        build_catalogue(state.name, state.structure, state.index, new_filter)
+                    )
+        shift = export.stale_after_seconds - old.stale_after_seconds
+        if shift and self._stale_at:
+            self._stale_at = {name: at + shift for name, at in self._stale_at.items()}
+            if self._stale_wait is not None:  # ``run`` waits for the old deadline: move it
+                self._stale_wait.deadline = self.next_stale_deadline()
+
+    def record_reload(self, *, successful: bool) -> None:
+        """What the ``loxone_exporter_config_last_reload_*`` gauges say."""
+        last_success = self._wall_clock() if successful else self._reload.last_success_unix
+        self._reload = ReloadStatus(successful=successful, last_success_unix=last_success)
+
+    @property
+    def reload_status(self) -> ReloadStatus:
+        return self._reload
+
     # --- readers ---------------------------------------------------------------------------------
+
+    @property
+    def miniserver_names(self) -> tuple[str, ...]:
+        """The Miniservers shown, in the order shown."""
+        return tuple(self._miniservers)
 
     def snapshot(self) -> Snapshot:
         """The current metric families; the same object until something changes."""

@@ -1,7 +1,8 @@
 """What the web app reads: the state owner's snapshot rendered, plus process metrics.
 
 ``ExporterWebSource`` implements ``web.WebSource``. Each ``/metrics`` answer is the owner's
-snapshot, ``loxone_exporter_render_duration_seconds`` (how long the previous answer took) and the
+snapshot, ``loxone_exporter_render_duration_seconds`` (how long the previous answer took), the
+config reload gauges (no ``miniserver`` label, so they stay out of the owner's snapshot) and the
 ``process_*`` families of prometheus_client's process collector, rendered by one long-lived
 ``Renderer`` (its caches make the next render cheap) in the format the scraper prefers.
 """
@@ -23,6 +24,7 @@ from ..exposition import (
     wants_gzip,
 )
 from ..views import MetricsBody, MiniserverView
+from ._families import reload_families
 from ._owner import StateOwner
 
 RENDER_DURATION_HELP = (
@@ -48,6 +50,7 @@ class ExporterWebSource:
         families = (
             *self._owner.snapshot(),
             self._render_duration(),
+            *reload_families(self._owner.reload_status),
             *process_families(self._process),
         )
         body = self._renderer.render(families, fmt)

@@ -1,7 +1,9 @@
 """The HTTP side: a Quart-Trio app with ``/metrics``, a landing page and health endpoints.
 
 The app reads state through ``WebSource`` only (immutable snapshots from the state owner), so it
-holds no state of its own and never touches protocol internals.
+holds no state of its own and never touches protocol internals. With a reload callback it also
+serves ``POST /-/reload`` as Prometheus does: 200 when the config was reloaded, 500 with the
+errors when it was not; any other method is 405.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import datetime
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -18,7 +21,23 @@ from .. import __version__
 from ..views import MiniserverView, WebSource
 
 
-def create_app(source: WebSource, *, telemetry_path: str = "/metrics") -> QuartTrio:
+class ReloadOutcome(Protocol):
+    """What the reload callback reports; ``message`` never holds a secret."""
+
+    @property
+    def successful(self) -> bool: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+def create_app(
+    source: WebSource,
+    *,
+    telemetry_path: str = "/metrics",
+    reload: Callable[[], Awaitable[ReloadOutcome]] | None = None,
+) -> QuartTrio:
+    """The app; without ``reload`` there is no ``/-/reload`` (404)."""
     app = QuartTrio("loxone_trio_exporter")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
@@ -66,6 +85,19 @@ def create_app(source: WebSource, *, telemetry_path: str = "/metrics") -> QuartT
         return Response(
             json.dumps(body), status=200 if up else 503, content_type="application/json"
         )
+
+    if reload is not None:
+
+        async def reload_config() -> Response:
+            outcome = await reload()
+            return Response(
+                outcome.message + "\n",
+                status=200 if outcome.successful else 500,
+                content_type="text/plain; charset=utf-8",
+            )
+
+        # POST only (a GET must not change anything); Quart answers 405 to other methods.
+        app.add_url_rule("/-/reload", "reload", reload_config, methods=["POST"])
 
     return app
 

@@ -1,0 +1,129 @@
+"""What the state owner keeps of one configured Miniserver: connection state, values, counters.
+
+Changed by the state owner alone (design 2). Besides the values of the exported series it keeps
+the last state of every UUID the Miniserver sent, exported or not: a Miniserver sends each state
+in full only once per session and then changes alone, so when a reload changes the ``[export]``
+filters, the newly exported series get their current values from here instead of waiting for
+their next change (or a new session).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..exposition import LabelSet
+from ..protocol import DaytimerState, TextState, ValueState
+from ..state import MiniserverValues, SeriesCatalogue
+from ..structure import StateIndex, Structure
+from ._messages import ConnectionState
+
+
+class MiniserverState:
+    """Everything the owner knows of one configured Miniserver; changed by the owner alone."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: ``(("miniserver", name),)``: one object for every snapshot (the renderer's caches key
+        #: on label sets, and repeated objects compare fastest).
+        self.labels: LabelSet = (("miniserver", name),)
+        self.connection = ConnectionState.CONNECTING
+        self.detail = ""
+        self.retry_at_unix: float | None = None
+        self.serial = ""  # from jdev/cfg/apiKey
+        self.firmware = ""
+        self.structure: Structure | None = None
+        self.index: StateIndex | None = None  # of ``structure``: to rebuild the catalogue
+        self.last_modified: str | None = None
+        self.values: MiniserverValues | None = None
+        self.control_info: dict[LabelSet, float] = {}  # the catalogue's info series, all 1
+        # The last state of every UUID since ``values`` began, exported or not (module doc).
+        self.raw_values: dict[bytes, float] = {}
+        self.raw_texts: dict[bytes, TextState] = {}
+        self.raw_daytimers: dict[bytes, DaytimerState] = {}
+        # Events counted before the current ``values`` (older structures, dropped values, tables
+        # that came without a catalogue): counters stay monotonic across all of those.
+        self.events_before: Counter[str] = Counter()
+        self.reconnects: Counter[str] = Counter()  # by ``ReconnectReason.value``
+        self.auth_failures = 0
+        self.protocol_errors = 0
+        self.last_event_unix: float | None = None
+        self.token_expiry_unix: float | None = None
+        #: value labels -> the same labels plus ``text``, kept while the text stays the same.
+        self.text_labels: dict[LabelSet, LabelSet] = {}
+        self._extra_labels: dict[tuple[str, str], LabelSet] = {}
+        self._kept_labels: dict[str, LabelSet] = {}
+
+    @property
+    def streaming(self) -> bool:
+        return self.connection is ConnectionState.STREAMING
+
+    @property
+    def catalogue(self) -> SeriesCatalogue | None:
+        return None if self.values is None else self.values.catalogue
+
+    def events(self) -> Counter[str]:
+        """Decoded events by table, since the exporter started."""
+        total = Counter(self.events_before)
+        if self.values is not None:
+            total.update(self.values.events)
+        return total
+
+    def value_series(self) -> int:
+        """How many ``loxone_control_value`` and ``loxone_global_value`` series there are."""
+        if self.values is None:
+            return 0
+        return len(self.values.control_values) + len(self.values.global_values)
+
+    def replace_values(self, catalogue: SeriesCatalogue) -> None:
+        """Start over with no values for ``catalogue``; the event counts are kept."""
+        if self.values is not None:
+            self.events_before.update(self.values.events)
+        self.values = MiniserverValues(catalogue)
+        self.control_info = dict.fromkeys(catalogue.control_info, 1.0)
+        self.text_labels.clear()
+        self.raw_values.clear()
+        self.raw_texts.clear()
+        self.raw_daytimers.clear()
+
+    def record_values(self, states: tuple[ValueState, ...]) -> None:
+        self.raw_values.update(states)  # one C loop: the value table is the hot path
+
+    def record_texts(self, states: tuple[TextState, ...]) -> None:
+        self.raw_texts.update((state.uuid, state) for state in states)
+
+    def record_daytimers(self, states: tuple[DaytimerState, ...]) -> None:
+        self.raw_daytimers.update((state.uuid, state) for state in states)
+
+    def change_catalogue(self, catalogue: SeriesCatalogue) -> None:
+        """New export filters: the current states, as series of ``catalogue``; counts kept."""
+        old = self.values
+        kept = (self.raw_values, self.raw_texts, self.raw_daytimers)
+        self.raw_values, self.raw_texts, self.raw_daytimers = {}, {}, {}
+        self.replace_values(catalogue)
+        self.raw_values, self.raw_texts, self.raw_daytimers = kept
+        values = self.values
+        assert values is not None  # just made
+        values.apply_values(self.raw_values.items())
+        values.apply_texts(self.raw_texts.values())
+        values.apply_daytimers(self.raw_daytimers.values())
+        # A replay, not news from the Miniserver: the counters must not count it.
+        values.events.clear()
+        if old is not None:
+            values.weather = old.weather
+            values.unknown_uuids = old.unknown_uuids
+
+    def labels_with(self, name: str, value: str) -> LabelSet:
+        """``miniserver`` plus one label, the same object every time (the sets are small)."""
+        key = (name, value)
+        labels = self._extra_labels.get(key)
+        if labels is None:
+            labels = self._extra_labels[key] = (*self.labels, key)
+        return labels
+
+    def kept(self, purpose: str, labels: LabelSet) -> LabelSet:
+        """``labels``, or the equal label set given for ``purpose`` before (same object)."""
+        old = self._kept_labels.get(purpose)
+        if old == labels:
+            return old
+        self._kept_labels[purpose] = labels
+        return labels
