@@ -823,6 +823,7 @@ def test_check_prints_the_effective_config(tmp_path, capsys):
         tmp_path,
         f'[[miniserver]]\nname = "home"\nhost = "ms"\nusername = "u"\npassword = "{SECRET}"\n',
     )
+    path.chmod(0o600)  # else check warns that others can read the password
     assert main(["check", str(path)]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""

@@ -34,8 +34,8 @@ from loxone_trio_exporter.simulator import Fault, FaultKind
 
 FAST = Timeouts(
     keepalive_interval=0.3,
-    keepalive_answer=0.3,
-    silence=2.0,
+    keepalive_answer=1.0,  # generous: a loaded machine must not make "other" miss one
+    silence=3.0,
     booting_retry=0.2,
     reconnect_base=0.05,
     reconnect_cap=0.2,
@@ -64,7 +64,7 @@ CASES = {
     ),
     "close_4008": Case((Fault(FaultKind.CLOSE, code=4008),), "no_event_slots", waits=300.0),
     "garbage": Case((Fault(FaultKind.GARBAGE),), "protocol_error"),
-    "stall": Case((Fault(FaultKind.STALL, seconds=0.8),), "keepalive_timeout"),
+    "stall": Case((Fault(FaultKind.STALL, seconds=2.0),), "keepalive_timeout"),
     "auth_fail": Case(
         (Fault(FaultKind.AUTH_FAIL, count=2), Fault(FaultKind.TOKEN_EXPIRE), Fault(FaultKind.DROP)),
         "connection_lost",
