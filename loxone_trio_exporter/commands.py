@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,6 +47,8 @@ EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_BAD_CONFIG = 2
 DEMO_LISTEN = "127.0.0.1:9504"
+#: Where the container image looks for a mounted config file (``run`` with no file).
+CONTAINER_CONFIG_FILE = "/etc/loxone-trio-exporter/exporter.toml"
 DEMO_USER = ("demo", "demo")  # the simulator's default account: no secret
 
 
@@ -55,9 +57,10 @@ def add_run_parser(subparsers: Any) -> None:
         "run",
         help="run the exporter (the default: 'loxone-trio-exporter exporter.toml')",
         description=(
-            "Run the exporter. Without a file, one Miniserver is configured from LOXONE_HOST, "
-            "LOXONE_USERNAME, LOXONE_PASSWORD (or LOXONE_PASSWORD_FILE) and the other LOXONE_* "
-            "variables; with a file, those variables override it."
+            "Run the exporter. Without a file argument it reads $LOXONE_CONFIG_FILE, else "
+            f"{CONTAINER_CONFIG_FILE} when it exists, else one Miniserver is configured from "
+            "LOXONE_HOST, LOXONE_USERNAME, LOXONE_PASSWORD (or LOXONE_PASSWORD_FILE) and the other "
+            "LOXONE_* variables; with a file, those variables override it."
         ),
     )
     parser.add_argument(
@@ -92,8 +95,8 @@ def add_demo_parser(subparsers: Any) -> None:
 def run_run(args: argparse.Namespace) -> int:
     from .reload import ConfigSource  # noqa: PLC0415 - the parser alone needs none of it
 
-    config_file: Path | None = args.config_file
     environ = dict(os.environ)  # what reloads read again
+    config_file: Path | None = args.config_file or default_config_file(environ)
     try:
         config = load_config(config_file, environ)
     except ConfigError as exc:
@@ -125,6 +128,16 @@ def run_run(args: argparse.Namespace) -> int:
     # Absolute: a reload reads the same file, whatever the working directory is then.
     reload_from = ConfigSource(None if config_file is None else config_file.absolute(), environ)
     return _run_until_signal(partial(_serve, config, source=reload_from), config.web.listen)
+
+
+def default_config_file(environ: Mapping[str, str]) -> Path | None:
+    """``run`` without a file: ``$LOXONE_CONFIG_FILE``, else the container's mount point when a
+    file is there, else none (the ``LOXONE_*`` variables alone define the Miniserver)."""
+    configured = environ.get("LOXONE_CONFIG_FILE", "")
+    if configured:
+        return Path(configured)
+    mounted = Path(CONTAINER_CONFIG_FILE)
+    return mounted if mounted.is_file() else None
 
 
 def setup_logging(log_config: LogConfig, secrets: Sequence[str]) -> None:

@@ -14,8 +14,9 @@ others keep their sessions.
 from __future__ import annotations
 
 import logging
+import os
 import platform
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -55,8 +56,14 @@ class ExporterHandle:
     reload: Callable[[], Awaitable[ReloadResult]] | None = None
 
 
-def build_info(revision: str = "unknown") -> BuildInfo:
-    return BuildInfo(version=__version__, revision=revision, python=platform.python_version())
+def build_info(revision: str | None = None, environ: Mapping[str, str] = os.environ) -> BuildInfo:
+    """What ``loxone_exporter_build_info`` says. A container image sets ``LOXONE_BUILD_VERSION``
+    and ``LOXONE_BUILD_REVISION`` from its ``VERSION`` and ``REVISION`` build arguments."""
+    return BuildInfo(
+        version=environ.get("LOXONE_BUILD_VERSION") or __version__,
+        revision=revision or environ.get("LOXONE_BUILD_REVISION") or "unknown",
+        python=platform.python_version(),
+    )
 
 
 async def run_exporter(
@@ -66,7 +73,7 @@ async def run_exporter(
     source: ConfigSource | None = None,
     setup_logging: LoggingSetup | None = None,
     timeouts: Timeouts | None = None,
-    revision: str = "unknown",
+    revision: str | None = None,
     task_status: trio.TaskStatus[ExporterHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the exporter for ``config`` until ``shutdown`` is set.
