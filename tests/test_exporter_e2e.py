@@ -482,7 +482,12 @@ async def test_tls_on_with_a_pinned_certificate_and_a_refused_one(tmp_path: Path
             async def refused() -> bool:
                 samples = await exporter.samples()
                 return bool(
-                    select(samples, "loxone_exporter_reconnects_total", miniserver="unpinned")
+                    value_of(
+                        samples,
+                        "loxone_exporter_reconnects_total",
+                        miniserver="unpinned",
+                        reason="tls_error",
+                    )
                 )
 
             await poll_async(refused, within=10)

@@ -30,7 +30,7 @@ from ..protocol import (
     WeatherEntry,
     WeatherStatesReceived,
 )
-from ._messages import TableEvent
+from ._messages import ReconnectReason, TableEvent
 
 if TYPE_CHECKING:
     from ._miniserver import MiniserverState
@@ -117,6 +117,8 @@ class ReloadStatus:
 
     successful: bool
     last_success_unix: float
+
+RECONNECT_REASONS = tuple(reason.value for reason in ReconnectReason)
 
 
 def build_snapshot(
@@ -300,8 +302,10 @@ def exporter_families(miniservers: Sequence[MiniserverState]) -> list[MetricFami
         for table in TABLE_NAMES.values():
             if counts[table]:
                 events[ms.labels_with("table", table)] = float(counts[table])
-        for reason, count in ms.reconnects.items():
-            reconnects[ms.labels_with("reason", reason)] = float(count)
+        # Every reason from the start, at 0: increase() and rate() then see the first reconnect
+        # of each reason too (a counter that appears at 1 looks like no change to them).
+        for reason in RECONNECT_REASONS:
+            reconnects[ms.labels_with("reason", reason)] = float(ms.reconnects[reason])
         catalogue = ms.catalogue
         if catalogue is not None:
             controls[ms.labels_with("status", "discovered")] = float(catalogue.controls_discovered)
