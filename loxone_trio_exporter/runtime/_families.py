@@ -118,6 +118,7 @@ class ReloadStatus:
     successful: bool
     last_success_unix: float
 
+
 RECONNECT_REASONS = tuple(reason.value for reason in ReconnectReason)
 
 

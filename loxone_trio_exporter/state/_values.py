@@ -20,6 +20,12 @@ class MiniserverValues:
 
     def __init__(self, catalogue: SeriesCatalogue) -> None:
         self.catalogue = catalogue
+        # Raw UUID -> the label set of a state with one owner, which nearly every state has:
+        # the value table then stores without a loop over a one-element tuple per event (apply
+        # about 30% faster, for about 60 bytes per value series; benchmarks/decode.py).
+        self._single_owner: dict[bytes, LabelSet] = {
+            raw: owners[0] for raw, owners in catalogue.control_values.items() if len(owners) == 1
+        }
         self.control_values: dict[LabelSet, float] = {}
         self.global_values: dict[LabelSet, float] = {}
         self.texts: dict[LabelSet, str] = {}
@@ -29,12 +35,17 @@ class MiniserverValues:
         self.unknown_uuids = 0  # events for UUIDs the structure does not name
 
     def apply_values(self, states: Iterable[ValueState]) -> None:
+        single_owner = self._single_owner.get
         control_owners = self.catalogue.control_values.get
         global_owners = self.catalogue.global_values.get
         control_values = self.control_values
         count = unknown = 0
         for raw, value in states:
             count += 1
+            labels = single_owner(raw)
+            if labels is not None:
+                control_values[labels] = value
+                continue
             owners = control_owners(raw)
             if owners:
                 for labels in owners:
