@@ -32,6 +32,7 @@ from .config import (
     load_config,
     permission_warnings,
 )
+from .config._cli import web_config_is_valid
 from .errors import ConfigError
 from .logs import configure_logging
 
@@ -110,18 +111,8 @@ def run_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return EXIT_BAD_CONFIG
-    if config.web.web_config_file:
-        from .web._web_config import load_web_config  # noqa: PLC0415 - only with a web config
-
-        try:
-            load_web_config(config.web.web_config_file)
-        except ConfigError as exc:
-            print(
-                f"loxone-trio-exporter: web config {config.web.web_config_file} is not valid:",
-                file=sys.stderr,
-            )
-            print(exc, file=sys.stderr)
-            return EXIT_BAD_CONFIG
+    if not web_config_is_valid(config, "loxone-trio-exporter"):
+        return EXIT_BAD_CONFIG
     setup_logging(config.log, [miniserver.password for miniserver in config.miniservers])
     for warning in permission_warnings(config_file, config):
         log.warning("%s", warning)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ._load import load_config
+from ._model import Config
 from ._permissions import permission_warnings
 from ._render import render_config_toml
 
@@ -42,20 +43,24 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"loxone-trio-exporter check: {source} is not a valid config:", file=sys.stderr)
         print(exc, file=sys.stderr)
         return EXIT_BAD_CONFIG
-    if config.web.web_config_file:
-        from ..web._web_config import load_web_config  # noqa: PLC0415 - only with a web config
-
-        try:
-            load_web_config(config.web.web_config_file)
-        except ConfigError as exc:
-            print(
-                f"loxone-trio-exporter check: web config {config.web.web_config_file} "
-                "is not valid:",
-                file=sys.stderr,
-            )
-            print(exc, file=sys.stderr)
-            return EXIT_BAD_CONFIG
+    if not web_config_is_valid(config, "loxone-trio-exporter check"):
+        return EXIT_BAD_CONFIG
     sys.stdout.write(render_config_toml(config))
     for warning in permission_warnings(config_file, config):
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def web_config_is_valid(config: Config, program: str) -> bool:
+    """Check ``[web] web_config_file`` (if any); print every error on standard error if not."""
+    if not config.web.web_config_file:
+        return True
+    from ..web._web_config import load_web_config  # noqa: PLC0415 - only with a web config
+
+    try:
+        load_web_config(config.web.web_config_file)
+    except ConfigError as exc:
+        print(f"{program}: web config {config.web.web_config_file} is not valid:", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        return False
+    return True
