@@ -30,6 +30,7 @@ USER_DISABLED_SECONDS = 600.0
 NO_EVENT_SLOTS_SECONDS = 300.0
 AUTH_FAILURE_CAP_SECONDS = 600.0
 ABNORMAL_CLOSURE = 1006  # RFC 6455: what a client reports when the socket broke without a close
+MESSAGE_TOO_BIG = 1009  # RFC 6455; here it is our own close: a message over MAX_MESSAGE_SIZE
 _SECONDS_IN_REASON = re.compile(r"\((\d{1,6})\)")
 
 
@@ -63,6 +64,16 @@ def closed(reason: trio_websocket.CloseReason | None, *, update_retry: float) ->
         return SessionEnded(ReconnectReason.CONNECTION_LOST, "connection lost (no close frame)")
     text = f": {reason.reason}" if reason.reason else ""
     code = reason.code
+    if code == MESSAGE_TOO_BIG:
+        # trio-websocket closes with 1009 itself when a message exceeds our limit: not the
+        # Miniserver's doing, and retrying will meet the same message.
+        return SessionEnded(
+            ReconnectReason.PROTOCOL_ERROR,
+            "the Miniserver sent a message larger than the exporter's 16 MiB limit (a structure "
+            "file this large is not supported); please report it with the file's size",
+            protocol_error=True,
+            level=logging.ERROR,
+        )
     if code == CloseCode.BLOCKED:
         match = _SECONDS_IN_REASON.search(reason.reason or "")
         seconds = float(match.group(1)) if match else BLOCKED_DEFAULT_SECONDS
