@@ -253,6 +253,7 @@ class Exporter:
         self._log_file = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
+        self._log_start = 0
 
     @property
     def pid(self) -> int:
@@ -261,6 +262,9 @@ class Exporter:
 
     def start(self) -> Exporter:
         with self._log_file.open("ab") as log:
+            # The log may hold earlier runs (same name, same workdir): only this run's lines
+            # may name the port.
+            self._log_start = log.tell()
             self.started_at = time.monotonic()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", PACKAGE, "run", str(self.config_file)],
@@ -296,7 +300,9 @@ class Exporter:
             if self.process.poll() is not None:
                 raise RuntimeError(f"exporter exited with {self.process.returncode}: {self.log()}")
             if not self.port:
-                serving = _SERVING.search(self._log_file.read_text(errors="replace"))
+                with self._log_file.open("rb") as log:
+                    log.seek(self._log_start)
+                    serving = _SERVING.search(log.read().decode(errors="replace"))
                 if serving is None:
                     time.sleep(interval)
                     continue

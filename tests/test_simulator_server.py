@@ -9,9 +9,12 @@ from functools import partial
 
 import pytest
 import trio
+import trio.testing
 import trio_websocket
 from http_client import http_request
 from ws_client import LoxoneTestClient, open_client
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request
 
 from loxone_trio_exporter.protocol import (
     HashAlgorithm,
@@ -34,6 +37,7 @@ from loxone_trio_exporter.simulator import (
     User,
     serve_simulator,
 )
+from loxone_trio_exporter.simulator._websocket import WebSocketClient, _RawEvent
 
 USERS = (
     User("sha256user", "correct horse", HashAlgorithm.SHA256),
@@ -472,3 +476,26 @@ async def test_a_real_structure_file_is_served_with_every_numeric_state(nursery,
     assert numeric
     assert all(index.owners(u) for u, _ in values_table.states)
     assert numeric == set(server.model.values_snapshot()["values"])
+
+
+async def test_tables_queued_before_a_client_close_are_dropped_and_the_close_answered(nursery):
+    # The reader takes the client's close frame while the writer still holds tables queued
+    # before it: the writer must answer the close and drop them (wsproto refuses data then).
+    server = await start(nursery)
+    client_ws = WSConnection(ConnectionType.CLIENT)
+    server_ws = WSConnection(ConnectionType.SERVER)
+    server_ws.receive_data(client_ws.send(Request(host="sim", target="/ws/rfc6455")))
+    request = next(server_ws.events())
+    assert isinstance(request, Request)
+    client_ws.receive_data(server_ws.send(AcceptConnection()))
+    assert isinstance(next(client_ws.events()), AcceptConnection)
+    server_ws.receive_data(client_ws.send(CloseConnection(code=1000, reason="bye")))
+    close = next(server_ws.events())
+    assert isinstance(close, CloseConnection)
+
+    ours, theirs = trio.testing.memory_stream_pair()
+    sim_client = WebSocketClient(server, ours, server_ws)
+    finished = await sim_client._write([b"a queued table", _RawEvent(close.response())])
+    assert finished
+    client_ws.receive_data(await theirs.receive_some())
+    assert [type(event) for event in client_ws.events()] == [CloseConnection]

@@ -8,16 +8,17 @@ broadcaster and the close frame go out in the order they were queued.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
-    Message,
+    Event,
     Ping,
     TextMessage,
 )
@@ -45,7 +46,7 @@ class _CloseFrame:
 class _RawEvent:
     """A wsproto event to send as it is (pong, close reply)."""
 
-    event: object
+    event: Event
 
 
 _Outgoing = bytes | str | _CloseFrame | _RawEvent
@@ -194,24 +195,30 @@ class WebSocketClient:
         chunks: list[bytes] = []
         finished = False
         for item in batch:
+            event: Event
             if isinstance(item, _CloseFrame):
-                chunks.append(self.ws.send(CloseConnection(code=item.code, reason=item.reason)))
+                event = CloseConnection(code=item.code, reason=item.reason)
+            elif isinstance(item, _RawEvent):
+                event = item.event
+            else:
+                event = TextMessage(item) if isinstance(item, str) else BytesMessage(item)
+            closing = isinstance(event, CloseConnection)
+            # The reader may have taken the client's close frame after this was queued: then
+            # only our close answer may still go out (wsproto refuses anything else).
+            allowed = _MAY_SEND_CLOSE if closing else (ConnectionState.OPEN,)
+            if self.ws.state in allowed:
+                chunks.append(self.ws.send(event))
+            if closing:
                 finished = True
                 break
-            if isinstance(item, _RawEvent):
-                chunks.append(self.ws.send(item.event))  # type: ignore[arg-type]
-                finished = isinstance(item.event, CloseConnection)
-                if finished:
-                    break
-                continue
-            message: Message[Any]
-            message = TextMessage(item) if isinstance(item, str) else BytesMessage(item)
-            chunks.append(self.ws.send(message))
         try:
             await self.stream.send_all(b"".join(chunks))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return True
         return finished
+
+
+_MAY_SEND_CLOSE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 
 
 def out_of_service_header() -> bytes:
