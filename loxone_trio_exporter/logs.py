@@ -16,9 +16,8 @@ from typing import TextIO
 
 MASK = "<redacted>"
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-# Loggers that are far too chatty below these levels (stack notes: trio-websocket logs every
-# frame at DEBUG; hpack/h11 are Hypercorn internals).
-_QUIET_LOGGERS = {"trio-websocket": logging.INFO, "hpack": logging.WARNING}
+# Loggers that are far too chatty below these levels (hpack is a Hypercorn internal).
+_QUIET_LOGGERS = {"hpack": logging.WARNING}
 
 
 class SecretMask(logging.Filter):

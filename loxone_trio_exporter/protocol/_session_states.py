@@ -167,6 +167,15 @@ TOKEN_OPERATION_TRANSITIONS: Mapping[tuple[TokenOperation, Step], TokenOperation
 TOKEN_OPERATION_STEPS = frozenset(step for _op, step in TOKEN_OPERATION_TRANSITIONS)
 
 
+_STREAMING_STAYS = (Step.RECEIVE, Step.STATE_TABLE)
+"""Steps that leave a STREAMING session as it is (its token operation too): the hot path."""
+assert all(
+    TRANSITIONS[ClientState.STREAMING, step] is ClientState.STREAMING
+    and step not in TOKEN_OPERATION_STEPS
+    for step in _STREAMING_STAYS
+)
+
+
 class Lifecycle:
     """The current state and token operation of one session; the only place they change."""
 
@@ -180,6 +189,8 @@ class Lifecycle:
     def advance(self, step: Step, *, remote: bool = False) -> None:
         """Take ``step`` or raise: ``RemoteProtocolError`` if ``remote``, else
         ``LocalProtocolError`` (and the state becomes ``ERROR``)."""
+        if self.state is ClientState.STREAMING and step in _STREAMING_STAYS:
+            return  # every message while streaming: identity checks, no hashing of enum pairs
         target = TRANSITIONS.get((self.state, step))
         operation: TokenOperation | None = self.token_operation
         if self.state is ClientState.STREAMING and step in TOKEN_OPERATION_STEPS:

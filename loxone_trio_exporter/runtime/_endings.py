@@ -19,18 +19,15 @@ import logging
 import re
 from collections.abc import Callable
 
-import trio_websocket
-
 from ..protocol._codes import CloseCode, ResponseCode
 from ..protocol._session import SessionFailed
 from ._messages import ReconnectReason
+from ._websocket import ABNORMAL_CLOSURE, MESSAGE_TOO_BIG
 
 BLOCKED_DEFAULT_SECONDS = 300.0
 USER_DISABLED_SECONDS = 600.0
 NO_EVENT_SLOTS_SECONDS = 300.0
 AUTH_FAILURE_CAP_SECONDS = 600.0
-ABNORMAL_CLOSURE = 1006  # RFC 6455: what a client reports when the socket broke without a close
-MESSAGE_TOO_BIG = 1009  # RFC 6455; here it is our own close: a message over MAX_MESSAGE_SIZE
 _SECONDS_IN_REASON = re.compile(r"\((\d{1,6})\)")
 
 
@@ -58,24 +55,16 @@ class SessionEnded(Exception):
         self.level = level
 
 
-def closed(reason: trio_websocket.CloseReason | None, *, update_retry: float) -> SessionEnded:
-    """The Miniserver closed the WebSocket (or it broke)."""
-    if reason is None or reason.code == ABNORMAL_CLOSURE:
+def closed(code: int, reason: str, *, ours: bool = False, update_retry: float) -> SessionEnded:
+    """The WebSocket closed: by the Miniserver (its close code), broken (1006), or by us
+    (``ours``) for a fault in what the Miniserver sent."""
+    if code == ABNORMAL_CLOSURE:
         return SessionEnded(ReconnectReason.CONNECTION_LOST, "connection lost (no close frame)")
-    text = f": {reason.reason}" if reason.reason else ""
-    code = reason.code
-    if code == MESSAGE_TOO_BIG:
-        # trio-websocket closes with 1009 itself when a message exceeds our limit: not the
-        # Miniserver's doing, and retrying will meet the same message.
-        return SessionEnded(
-            ReconnectReason.PROTOCOL_ERROR,
-            "the Miniserver sent a message larger than the exporter's 16 MiB limit (a structure "
-            "file this large is not supported); please report it with the file's size",
-            protocol_error=True,
-            level=logging.ERROR,
-        )
+    text = f": {reason}" if reason else ""
+    if ours:
+        return _closed_by_us(code, text)
     if code == CloseCode.BLOCKED:
-        match = _SECONDS_IN_REASON.search(reason.reason or "")
+        match = _SECONDS_IN_REASON.search(reason)
         seconds = float(match.group(1)) if match else BLOCKED_DEFAULT_SECONDS
         return SessionEnded(
             ReconnectReason.BLOCKED,
@@ -95,6 +84,23 @@ def closed(reason: trio_websocket.CloseReason | None, *, update_retry: float) ->
     if ending is not None:
         return ending()
     return SessionEnded(ReconnectReason.CLOSED, f"closed by the Miniserver with code {code}{text}")
+
+
+def _closed_by_us(code: int, text: str) -> SessionEnded:
+    """We closed for a fault in the Miniserver's data; retrying will likely meet it again."""
+    if code == MESSAGE_TOO_BIG:
+        return SessionEnded(
+            ReconnectReason.PROTOCOL_ERROR,
+            "the Miniserver sent a message larger than the exporter's 16 MiB limit (a structure "
+            "file this large is not supported); please report it with the file's size",
+            protocol_error=True,
+            level=logging.ERROR,
+        )
+    return SessionEnded(
+        ReconnectReason.PROTOCOL_ERROR,
+        f"the Miniserver sent WebSocket frames that break RFC 6455 (closed with {code}{text})",
+        protocol_error=True,
+    )
 
 
 def _user_changed() -> SessionEnded:

@@ -9,13 +9,13 @@ received for 60 s ends the session; the token is refreshed at half its remaining
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
-import trio_websocket
 
 from ..errors import StructureError
 from ..protocol import (
@@ -55,10 +55,11 @@ from ._messages import (
     TokenUpdated,
 )
 from ._token_keeper import TokenKeeper
+from ._websocket import ClientWebSocket, HandshakeFailed, HandshakeRejected, WebSocketClosed
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # real structure files exceed trio-websocket's 1 MiB default
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # real structure files run to several MiB
 WEBSOCKET_PATH = "/ws/rfc6455"
 SUBPROTOCOL = "remotecontrol"
 #: How long a closing handshake or a goodbye ``killtoken`` may take: a stop must be quick.
@@ -129,47 +130,28 @@ class SocketSession:
             self._wait_scope.cancel()
 
     async def run(self, stream: trio.abc.Stream, host: str) -> None:
-        # SessionEnded is caught inside the nursery and raised outside: trio would wrap it.
-        ended: SessionEnded | None = None
-        async with trio.open_nursery() as nursery:
-            try:
-                ws = await self._upgrade(nursery, stream, host)
-                try:
-                    await self._converse(ws)
-                finally:
-                    # Say goodbye with a close frame, without waiting long for the answer: on a
-                    # stop the reader task is cancelled too, and the exporter must exit quickly.
-                    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT_SECONDS):
-                        await ws.aclose()
-            except SessionEnded as exc:
-                ended = exc
-            finally:
-                nursery.cancel_scope.cancel()
-        if ended is not None:
-            raise ended
+        """Upgrade ``stream`` to a WebSocket and converse until the end; the caller closes it."""
+        ws = ClientWebSocket(stream, max_message_size=MAX_MESSAGE_SIZE)
+        await self._upgrade(ws, host)
+        try:
+            await self._converse(ws)
+        finally:
+            # Say goodbye with a close frame, without waiting long for the answer: the exporter
+            # must exit (or reconnect) quickly.
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT_SECONDS):
+                await ws.close()
 
-    async def _upgrade(
-        self, nursery: trio.Nursery, stream: trio.abc.Stream, host: str
-    ) -> trio_websocket.WebSocketConnection:
+    async def _upgrade(self, ws: ClientWebSocket, host: str) -> None:
         timeout = self._timeouts.connect
         try:
             with trio.fail_after(timeout):
-                return await trio_websocket.wrap_client_stream(
-                    nursery,
-                    stream,  # type: ignore[arg-type]  # any trio stream works
-                    host,
-                    WEBSOCKET_PATH,
-                    subprotocols=[SUBPROTOCOL],
-                    max_message_size=MAX_MESSAGE_SIZE,
-                    message_queue_size=256,
-                    receive_buffer_size=65536,
-                )
+                await ws.open(host, WEBSOCKET_PATH, [SUBPROTOCOL])
         except trio.TooSlowError:
             raise SessionEnded(
                 ReconnectReason.UNREACHABLE,
                 f"WebSocket upgrade not answered within {timeout:g} s",
             ) from None
-        except trio_websocket.ConnectionRejected as exc:
+        except HandshakeRejected as exc:
             if exc.status_code == ResponseCode.SERVICE_UNAVAILABLE:
                 raise SessionEnded(
                     ReconnectReason.BOOTING,
@@ -181,31 +163,32 @@ class SocketSession:
                 ReconnectReason.UNREACHABLE,
                 f"WebSocket upgrade refused with HTTP {exc.status_code}",
             ) from None
-        except (trio_websocket.HandshakeError, trio.BrokenResourceError, OSError) as exc:
+        except HandshakeFailed as exc:
             raise SessionEnded(
-                ReconnectReason.UNREACHABLE,
-                f"WebSocket upgrade failed: {exc or type(exc).__name__}",
+                ReconnectReason.UNREACHABLE, f"WebSocket upgrade failed: {exc}"
             ) from None
 
-    async def _converse(self, ws: trio_websocket.WebSocketConnection) -> None:
+    async def _converse(self, ws: ClientWebSocket) -> None:
         for command in self.session.start():
             await self._send(ws, command)
         timers = _Timers(self._timeouts, trio.current_time())
         while True:
-            message: str | bytes | None = None
+            messages: list[str | bytes] = []
+            # Only the wait is cancellable: once messages are read, each is handled in full.
             with trio.move_on_at(min(timers.deadline(), self._refresh_at)) as self._wait_scope:
                 try:
-                    message = await ws.get_message()
-                except trio_websocket.ConnectionClosed as exc:
-                    raise closed(exc.reason, update_retry=self._timeouts.booting_retry) from None
+                    messages = await ws.receive()
+                except WebSocketClosed as exc:
+                    raise self._closed(exc) from None
             self._wait_scope = None
             now = trio.current_time()
-            if message is not None:  # even when stopping: it may be a header, its payload next
+            if messages:  # even when stopping: a header may be followed by its payload
                 timers.received(now)
-                await self._receive(ws, message, timers, now)
+                for message in messages:
+                    await self._receive(ws, message, timers, now)
             if self._stopping:
                 break
-            if message is not None:
+            if messages:
                 continue
             timers.check(now)  # raises when the Miniserver fell silent
             if now >= self._refresh_at:
@@ -215,9 +198,14 @@ class SocketSession:
                 timers.keepalive_sent(now)
         await self._goodbye(ws)
 
+    def _closed(self, exc: WebSocketClosed) -> SessionEnded:
+        return closed(
+            exc.code, exc.reason, ours=exc.ours, update_retry=self._timeouts.booting_retry
+        )
+
     async def _receive(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: ClientWebSocket,
         message: str | bytes,
         timers: _Timers,
         now: float,
@@ -230,14 +218,14 @@ class SocketSession:
             else:
                 await self._on_event(event)
 
-    async def _send(self, ws: trio_websocket.WebSocketConnection, text: str) -> None:
+    async def _send(self, ws: ClientWebSocket, text: str) -> None:
         """Send a command; a socket closed meanwhile ends the session, not the task."""
         try:
-            await ws.send_message(text)
-        except trio_websocket.ConnectionClosed as exc:
-            raise closed(exc.reason, update_retry=self._timeouts.booting_retry) from None
+            await ws.send(text)
+        except WebSocketClosed as exc:
+            raise self._closed(exc) from None
 
-    async def _start_refresh(self, ws: trio_websocket.WebSocketConnection) -> None:
+    async def _start_refresh(self, ws: ClientWebSocket) -> None:
         self._refresh_at = math.inf  # until the outcome arrives
         if self.session.token_operation is not TokenOperation.NONE:
             return
@@ -245,7 +233,7 @@ class SocketSession:
         for command in self.session.request_token_refresh():
             await self._send(ws, command)
 
-    async def _goodbye(self, ws: trio_websocket.WebSocketConnection) -> None:
+    async def _goodbye(self, ws: ClientWebSocket) -> None:
         """A requested stop: kill the token first when configured (``kill_token_on_exit``)."""
         can_kill = (
             self._kill_token_on_stop
@@ -255,15 +243,16 @@ class SocketSession:
         )
         if not can_kill:
             return
-        with trio.move_on_after(KILL_WAIT_SECONDS):
+        with trio.move_on_after(KILL_WAIT_SECONDS), contextlib.suppress(WebSocketClosed):
             for command in self.session.kill_token_commands():
                 await self._send(ws, command)
             while self.session.state is ClientState.STREAMING:
-                for event in self.session.receive(await ws.get_message()):
-                    if isinstance(event, SendCommand):
-                        await self._send(ws, event.text)
-                    elif isinstance(event, TokenKilled):
-                        log.info("miniserver %s: token killed (code %s)", self.name, event.code)
+                for message in await ws.receive():
+                    for event in self.session.receive(message):
+                        if isinstance(event, SendCommand):
+                            await self._send(ws, event.text)
+                        elif isinstance(event, TokenKilled):
+                            log.info("miniserver %s: token killed (code %s)", self.name, event.code)
         self._tokens.forget()
 
     async def _on_event(self, event: SessionEvent) -> None:  # noqa: PLR0912 - one dispatch
