@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 
 from owner_feed import (
     WallClock,
@@ -21,6 +22,7 @@ from owner_feed import (
     tables,
 )
 
+from loxone_trio_exporter.exposition import Renderer
 from loxone_trio_exporter.protocol import (
     uuid_to_str,
 )
@@ -293,6 +295,42 @@ def test_snapshot_is_cached_until_something_changes_and_never_mutated():
     assert second is not first
     assert {f.name: dict(f.series) for f in first} == published
     assert family(second, "loxone_control_value").series != published["loxone_control_value"]
+
+
+def test_a_quiet_miniservers_series_are_shared_with_the_next_snapshot():
+    models = {
+        name: SimulatedMiniserver.generate(20, seed=seed)
+        for name, seed in (("home", 21), ("office", 22))
+    }
+    owner = make_owner(list(models))
+    for name, model in models.items():
+        start_streaming(owner, name, model)
+    renderer = Renderer()
+    first = owner.snapshot()
+    renderer.render(first)
+    published = dict(family(first, "loxone_control_value").series.items())
+
+    feed(owner, tables("home", models["home"].step(30)))
+    second = owner.snapshot()
+    home_before, office_before = family(first, "loxone_control_value").series.parts
+    home_after, office_after = family(second, "loxone_control_value").series.parts
+    assert office_after is office_before  # nothing came from the office: the very same part
+    assert home_after is not home_before
+    assert home_after != home_before
+    info_before = family(first, "loxone_control_info").series.parts
+    info_after = family(second, "loxone_control_info").series.parts
+    assert all(map(operator.is_, info_after, info_before))  # info changes with a structure only
+    # What was published stays as it was; a renderer that skips the shared parts writes what
+    # a new one writes.
+    assert dict(family(first, "loxone_control_value").series.items()) == published
+    assert renderer.render(second) == Renderer().render(second)
+
+    # A new structure for the office: its info and value parts are new.
+    feed(owner, [structure_ready("office", SimulatedMiniserver.generate(25, seed=23))])
+    third = owner.snapshot()
+    assert family(third, "loxone_control_info").series.parts[1] is not info_after[1]
+    assert family(third, "loxone_control_info").series.parts[0] is info_after[0]
+    assert renderer.render(third) == Renderer().render(third)
 
 
 def test_label_sets_are_unique_on_a_real_structure(shared_fixture):

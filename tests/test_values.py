@@ -84,3 +84,36 @@ def test_a_step_updates_only_what_changed():
     changed = {k for k, v in values.control_values.items() if before.get(k) != v}
     assert 0 < len(changed) <= 50 * max(len(o) for o in values.catalogue.control_values.values())
     assert values.control_values.keys() == before.keys()
+
+
+def test_published_values_are_one_copy_until_the_next_value_table():
+    model = SimulatedMiniserver.generate(20, seed=5)
+    values = values_for(model.structure)
+    first_table, second_table = (
+        decode_value_states(payload)
+        for payload in (
+            dict(model.full_tables())[MessageIdentifier.VALUE_STATES],
+            _value_payload(model.step(40)),
+        )
+    )
+    values.apply_values(first_table)
+    published = values.published_control_values()
+    assert published == values.control_values
+    assert published is not values.control_values
+    assert values.published_control_values() is published  # no table since: the same object
+    values.apply_texts(())
+    assert values.published_control_values() is published  # text tables leave values alone
+
+    before = dict(published)
+    values.apply_values(second_table)
+    assert published == before  # the copy handed out does not follow later tables
+    renewed = values.published_control_values()
+    assert renewed is not published
+    assert renewed == values.control_values != before
+
+
+def _value_payload(messages):
+    (payload,) = [
+        payload for identifier, payload in messages if identifier is MessageIdentifier.VALUE_STATES
+    ]
+    return payload

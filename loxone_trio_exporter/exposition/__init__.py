@@ -6,7 +6,7 @@ the encoding with ``wants_gzip``, renders with one long-lived ``Renderer`` and a
 ``fmt.content_type``.
 """
 
-from ._model import LabelSet, MetricFamily, MetricType, Snapshot
+from ._model import LabelSet, MetricFamily, MetricType, SeriesParts, Snapshot
 from ._negotiate import GZIP_LEVEL, choose_format, gzip_bytes, wants_gzip
 from ._renderer import Renderer, RendererStatistics
 from ._text import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, Format, format_value
@@ -21,6 +21,7 @@ __all__ = [
     "MetricType",
     "Renderer",
     "RendererStatistics",
+    "SeriesParts",
     "Snapshot",
     "choose_format",
     "format_value",

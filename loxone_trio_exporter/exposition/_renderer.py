@@ -1,28 +1,35 @@
 """``Renderer``: snapshots -> exposition bytes, re-formatting only the series whose value changed.
 
-Per family the renderer keeps the previous render's label sets and values (lists in the
-snapshot's order) and its sample lines, in blocks of ``_BLOCK`` series: each block as its parts
-(prefix, value text, prefix, value text...) and joined. The next render compares the new lists
-with the old ones by list comparison, which runs in C and checks identity before equality;
-only blocks whose values differ are patched (new value texts) and joined again, and the output
-is the join of the headers and blocks. A family whose label sets changed (series added, vanished
-or reordered) takes the slower path: old lines are found by label set, new ones written, and the
-lines of series that vanished are dropped, so memory follows the current snapshot.
+Per family (per part of a family whose series are ``SeriesParts``) the renderer keeps the
+previous render's label sets and values (lists in the mapping's order) and its sample lines, in
+blocks of ``_BLOCK`` series: each block as its pieces (prefix, value text, prefix, value
+text...) and joined. A part of ``SeriesParts`` never changes, so when the next snapshot holds
+the very same part object its blocks are taken as they are (the state owner hands on the info
+series and the values of a quiet Miniserver that way). Otherwise the next render compares the
+new lists with the old ones by list comparison, which runs in C and checks identity before
+equality; only blocks whose values differ are patched (new value texts) and joined again, and
+the output is the join of the headers and blocks. A mapping whose label sets changed (series
+added, vanished or reordered) takes the slower path: old lines are found by label set, new ones
+written, and the lines of series that vanished are dropped, so memory follows the current
+snapshot.
 
 Why not one dict entry per series: hashing a seven-label tuple costs about as much as the whole
 per-series budget (design 4: 10k series, 1% changed, 3 ms), and joining 50k small lines is about
 four times slower than joining 1.6k blocks.
+
+Parts are matched to the previous render's by position within their family: a Miniserver added
+in front of others costs one render with every line of the family found by label set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import compress, count
 from operator import ne
 
 import attrs
 
-from ._model import LabelSet, MetricFamily
+from ._model import LabelSet, MetricFamily, SeriesParts
 from ._text import EOF_LINE, Format, family_header, format_value, series_prefix
 
 # Series per block (a power of two): small enough that a changed block costs little to join
@@ -49,23 +56,31 @@ class RendererStatistics:
     lines_formatted: int
 
 
-class _FamilyLines:
-    """The previous render of one family, in the snapshot's order of series.
+class _Lines:
+    """The previous render of one series mapping (a family's, or one part of it), in order.
 
-    ``parts[b]`` holds block ``b`` (series ``b * _BLOCK`` up to ``(b + 1) * _BLOCK``) as
-    ``[prefix, value text, prefix, value text, ...]``, where a prefix is ``name{labels} `` and a
-    value text ends in a newline (value texts are shared through the value memo);
-    ``blocks[b]`` is that list joined.
+    ``source`` is that mapping if it is a part of ``SeriesParts`` (which never changes), else
+    ``None``. ``pieces[b]`` holds block ``b`` (series ``b * _BLOCK`` up to
+    ``(b + 1) * _BLOCK``) as ``[prefix, value text, prefix, value text, ...]``, where a prefix is
+    ``name{labels} `` and a value text ends in a newline (value texts are shared through the
+    value memo); ``blocks[b]`` is that list joined.
     """
 
-    __slots__ = ("blocks", "keys", "parts", "values")
+    __slots__ = ("blocks", "keys", "pieces", "source", "values")
 
-    def __init__(self, keys: list[LabelSet], values: list[float], flat: list[bytes]) -> None:
+    def __init__(
+        self,
+        source: Mapping[LabelSet, float] | None,
+        keys: list[LabelSet],
+        values: list[float],
+        flat: list[bytes],
+    ) -> None:
+        self.source = source
         self.keys = keys
         self.values = values
         step = 2 * _BLOCK
-        self.parts = [flat[start : start + step] for start in range(0, len(flat), step)]
-        self.blocks = [b"".join(parts) for parts in self.parts]
+        self.pieces = [flat[start : start + step] for start in range(0, len(flat), step)]
+        self.blocks = [b"".join(pieces) for pieces in self.pieces]
 
 
 class Renderer:
@@ -79,7 +94,8 @@ class Renderer:
     """
 
     def __init__(self) -> None:
-        self._families: dict[str, _FamilyLines] = {}
+        #: family name -> the lines of each of its parts (one for a plain mapping).
+        self._families: dict[str, list[_Lines]] = {}
         self._headers: dict[_HeaderKey, bytes] = {}
         self._value_text: dict[float, bytes] = {}
         self._lines_formatted = 0
@@ -87,7 +103,9 @@ class Renderer:
     def statistics(self) -> RendererStatistics:
         return RendererStatistics(
             cached_families=len(self._families),
-            cached_series=sum(len(family.keys) for family in self._families.values()),
+            cached_series=sum(
+                len(lines.keys) for parts in self._families.values() for lines in parts
+            ),
             lines_formatted=self._lines_formatted,
         )
 
@@ -108,25 +126,7 @@ class Renderer:
                 header = family_header(family, fmt)
             headers[key] = header
             chunks.append(header)
-
-            keys = list(family.series)
-            values = list(family.series.values())
-            previous = families.get(name)
-            try:
-                if previous is not None and keys == previous.keys:
-                    if values != previous.values:
-                        formatted += self._update(values, previous)
-                    previous.keys = keys
-                    previous.values = values
-                else:
-                    flat: list[bytes] = []
-                    formatted += self._build(name, keys, values, previous, flat)
-                    previous = families[name] = _FamilyLines(keys, values, flat)
-            except BaseException:
-                # A value that is no number, a bad label name: forget the half-updated family.
-                families.pop(name, None)
-                raise
-            chunks += previous.blocks
+            formatted += self._render_family(family, chunks)
 
         if len(families) != len(seen):  # families vanished
             for name in [name for name in families if name not in seen]:
@@ -141,6 +141,60 @@ class Renderer:
             chunks.append(EOF_LINE)
         return b"".join(chunks)
 
+    def _render_family(self, family: MetricFamily, chunks: list[bytes]) -> int:
+        """Append the sample lines of ``family`` to ``chunks``; return how many lines had to be
+        formatted."""
+        name = family.name
+        series = family.series
+        # Only a part promises never to change (SeriesParts): it alone is recognised by
+        # identity. A family's own mapping is compared every time (its lines' source is None),
+        # so a caller that fills one dict again still gets what it holds.
+        if isinstance(series, SeriesParts):
+            mappings, shared = series.parts, True
+        else:
+            mappings, shared = (series,), False
+        previous = self._families.get(name, [])
+        current: list[_Lines] = []
+        formatted = 0
+        try:
+            for index, mapping in enumerate(mappings):
+                lines = previous[index] if index < len(previous) else None
+                if lines is None or mapping is not lines.source:
+                    source = mapping if shared else None
+                    lines, count = self._render_mapping(name, mapping, source, lines)
+                    formatted += count
+                current.append(lines)
+                chunks += lines.blocks
+        except BaseException:
+            # A value that is no number, a bad label name: forget the half-updated family.
+            self._families.pop(name, None)
+            raise
+        self._families[name] = current
+        return formatted
+
+    def _render_mapping(
+        self,
+        name: str,
+        mapping: Mapping[LabelSet, float],
+        source: Mapping[LabelSet, float] | None,
+        previous: _Lines | None,
+    ) -> tuple[_Lines, int]:
+        """The lines of ``mapping``, made from ``previous``'s where they can be (``source``:
+        the part to recognise next time, if any); and how many lines had to be formatted."""
+        keys = list(mapping)
+        values = list(mapping.values())
+        if previous is not None and keys == previous.keys:
+            formatted = 0
+            if values != previous.values:
+                formatted = self._update(values, previous)
+            previous.source = source
+            previous.keys = keys
+            previous.values = values
+            return previous, formatted
+        flat: list[bytes] = []
+        formatted = self._build(name, keys, values, previous, flat)
+        return _Lines(source, keys, values, flat), formatted
+
     def _format(self, value: float) -> bytes:
         """``value`` formatted with its newline, and remembered (called on a memo miss)."""
         text = format_value(value) + b"\n"
@@ -150,7 +204,7 @@ class Renderer:
         memo[value] = text
         return text
 
-    def _update(self, values: list[float], family: _FamilyLines) -> int:
+    def _update(self, values: list[float], family: _Lines) -> int:
         """Same series as last time: replace the value texts that changed; return how many
         lines were written anew."""
         old_values = family.values
@@ -159,7 +213,7 @@ class Renderer:
         if len(changed) * 4 > len(values):
             return self._rewrite_all(values, family)
         memo_get = self._value_text.get
-        parts = family.parts
+        pieces = family.pieces
         dirty: list[int] = []
         formatted = 0
         for i in changed:
@@ -170,25 +224,25 @@ class Renderer:
             if text is None:
                 text = self._format(value)
             block = i >> _BLOCK_BITS
-            parts[block][2 * (i & _BLOCK_MASK) + 1] = text
+            pieces[block][2 * (i & _BLOCK_MASK) + 1] = text
             if not dirty or dirty[-1] != block:
                 dirty.append(block)
             formatted += 1
         blocks = family.blocks
         for block in dirty:
-            blocks[block] = b"".join(parts[block])
+            blocks[block] = b"".join(pieces[block])
         return formatted
 
-    def _rewrite_all(self, values: list[float], family: _FamilyLines) -> int:
+    def _rewrite_all(self, values: list[float], family: _Lines) -> int:
         """Many values changed: write every value text again (from the memo where it can),
         which costs less per series than finding and patching each change."""
         memo_get = self._value_text.get
         format_new = self._format
         texts = [memo_get(value) or format_new(value) for value in values]
         blocks = family.blocks
-        for block, parts in enumerate(family.parts):
-            parts[1::2] = texts[block * _BLOCK : (block + 1) * _BLOCK]
-            blocks[block] = b"".join(parts)
+        for block, pieces in enumerate(family.pieces):
+            pieces[1::2] = texts[block * _BLOCK : (block + 1) * _BLOCK]
+            blocks[block] = b"".join(pieces)
         return len(values)
 
     def _build(
@@ -196,7 +250,7 @@ class Renderer:
         name: str,
         keys: list[LabelSet],
         values: list[float],
-        previous: _FamilyLines | None,
+        previous: _Lines | None,
         flat: list[bytes],
     ) -> int:
         """The series changed: append prefix and value text of every series to ``flat``,
@@ -206,7 +260,7 @@ class Renderer:
         old_index: dict[LabelSet, int] = {}
         appended = 0
         if previous is not None:
-            old_flat = [part for parts in previous.parts for part in parts]
+            old_flat = [piece for pieces in previous.pieces for piece in pieces]
             old_values = previous.values
             appended = len(old_values)
             if not (len(keys) > appended and keys[:appended] == previous.keys):

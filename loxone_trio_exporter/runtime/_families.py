@@ -1,9 +1,11 @@
 """The metric families of design 3.3, built from the state owner's per-Miniserver state.
 
 Functions of the state only (no clock, no I/O): the owner calls ``build_snapshot`` when something
-changed and publishes the result. Every family gets new ``series`` dicts, so a published snapshot
-never changes; label-set objects are reused from the state (catalogue, memos), and series keep
-their order from one snapshot to the next, which is what makes the renderer's caches hit.
+changed and publishes the result. Every family gets new ``series`` dicts, or parts that nobody
+changes (``SeriesParts``: a Miniserver's info series, a copy of its values), so a published
+snapshot never changes; label-set objects are reused from the state (catalogue, memos), and
+series keep their order from one snapshot to the next, which is what makes the renderer's
+caches hit.
 
 Series that do not exist are absent, never 0 or NaN placeholders. The exceptions are
 ``loxone_up`` (0 or 1 for every configured Miniserver) and the auth-failure and protocol-error
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..exposition import LabelSet, MetricFamily, Snapshot
+from ..exposition import LabelSet, MetricFamily, SeriesParts, Snapshot
 from ..protocol import (
     DaytimerStatesReceived,
     TextStatesReceived,
@@ -159,13 +161,20 @@ def _merged(tables: Iterable[Mapping[LabelSet, float]]) -> Series:
 # --- the Miniserver's own values ----------------------------------------------------------------
 
 
+# The two large families are one part per Miniserver instead of one merged dict: merging copies
+# every series on every snapshot (3.9 ms of 5 at 50k value series), while a part stays the same
+# object while its Miniserver's series do not change, and the renderer skips such a part.
+
+
 def control_value_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
     return _gauge(
         "loxone_control_value",
         "Current value of a numeric state of a control or subcontrol, from the Miniserver's "
         "value-state events; labels from the structure file LoxAPP3.json (uuid is the "
         "control's uuidAction, state the state's name, name[i] for list states).",
-        _merged(ms.values.control_values for ms in miniservers if ms.values is not None),
+        SeriesParts(
+            ms.values.published_control_values() for ms in miniservers if ms.values is not None
+        ),
     )
 
 
@@ -174,7 +183,7 @@ def control_info_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
         "loxone_control_info",
         "Always 1: one series per exported control or subcontrol, from the structure file "
         "LoxAPP3.json; unit is taken from the control's details.format.",
-        _merged(ms.control_info for ms in miniservers if ms.values is not None),
+        SeriesParts(ms.control_info for ms in miniservers if ms.values is not None),
     )
 
 

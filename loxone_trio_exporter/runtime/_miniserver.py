@@ -10,6 +10,7 @@ their next change (or a new session).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 from ..exposition import LabelSet
 from ..protocol import DaytimerState, TextState, ValueState
@@ -35,7 +36,9 @@ class MiniserverState:
         self.index: StateIndex | None = None  # of ``structure``: to rebuild the catalogue
         self.last_modified: str | None = None
         self.values: MiniserverValues | None = None
-        self.control_info: dict[LabelSet, float] = {}  # the catalogue's info series, all 1
+        #: The catalogue's info series, all 1: replaced with the catalogue, never changed, so
+        #: every snapshot shares it (the renderer then skips it as unchanged).
+        self.control_info: Mapping[LabelSet, float] = {}
         # The last state of every UUID since ``values`` began, exported or not (module doc).
         self.raw_values: dict[bytes, float] = {}
         self.raw_texts: dict[bytes, TextState] = {}
