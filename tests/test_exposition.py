@@ -379,6 +379,21 @@ def test_a_family_where_many_values_changed_is_written_anew() -> None:
     assert renderer.statistics().lines_formatted == 100
 
 
+def test_changes_across_blocks_are_found_and_a_quarter_is_the_limit() -> None:
+    renderer = Renderer()
+    renderer.render((big_family(100),))  # blocks of 32: 0-31, 32-63, 64-95 and 96-99
+    keys = list(big_family(100).series)
+    for changed, formatted in (([0, 31, 32, 70, 99], 5), (range(25), 25), (range(26), 100)):
+        series = dict(big_family(100).series)
+        for index in changed:
+            series[keys[index]] = 3.25
+        snapshot = (gauge("loxone_control_value", series),)
+        assert renderer.render(snapshot) == fresh(snapshot)
+        # More than a quarter changed: every line is written anew.
+        assert renderer.statistics().lines_formatted == formatted
+        renderer.render((big_family(100),))
+
+
 def test_vanished_series_and_families_leave_the_cache() -> None:
     renderer = Renderer()
     info = gauge("loxone_up", {labels(miniserver="home"): 1.0})
