@@ -218,3 +218,20 @@ async def test_an_upgrade_answer_that_is_not_http_fails_the_handshake(pair, answ
         nursery.start_soon(answer_badly)
         with pytest.raises(HandshakeFailed):
             await client.open("ms.local", "/ws/rfc6455", ["remotecontrol"])
+
+
+async def test_a_ping_after_our_close_frame_is_not_answered_and_the_close_completes(pair, nursery):
+    client, server = await opened(pair)
+
+    async def ping_then_answer() -> None:
+        events = await server.events()
+        assert [type(e) for e in events] == [CloseConnection]
+        # A ping the server sent before it read our close, then its close answer.
+        await server.stream.send_all(b"\x89\x02hi" + server.ws.send(events[0].response()))
+
+    nursery.start_soon(ping_then_answer)
+    with trio.fail_after(5):
+        await client.close()
+    with pytest.raises(WebSocketClosed) as raised:
+        await client.receive()
+    assert (raised.value.code, raised.value.ours) == (1000, True)

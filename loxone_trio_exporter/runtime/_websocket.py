@@ -141,10 +141,7 @@ class ClientWebSocket:
             if not data:
                 return
             self._ws.receive_data(bytes(data))
-            try:
-                await self._take(self._ws.events())
-            except WebSocketClosed:
-                return
+            await self._take(self._ws.events())  # the answer sets ``_closed``
 
     async def _take(self, events: Iterable[Event]) -> None:
         """Sort wsproto's events: messages to ``_ready``, pings answered, a close noted.
@@ -156,7 +153,8 @@ class ClientWebSocket:
             for event in events:
                 if isinstance(event, TextMessage | BytesMessage):
                     await self._message_part(event.data, finished=event.message_finished)
-                elif isinstance(event, Ping):
+                elif isinstance(event, Ping) and self._ws.state is ConnectionState.OPEN:
+                    # (after our close frame wsproto sends nothing but the close: no pong)
                     await self._write(self._ws.send(event.response()))
                 elif isinstance(event, CloseConnection):
                     await self._on_close(event)
