@@ -238,8 +238,10 @@ async def test_export_changes_apply_without_a_reconnect(tmp_path: Path) -> None:
             write_config(config_file, tmp_path, [home])
             exporter = await start_exporter_from_file(nursery, config_file)
             await exporter.wait_until_streaming("home")
-            values = (await http_request(sim.port, "/sim/values")).json()["values"]
-            await poll_async(lambda: _series_count_settled(exporter))
+            current = (await http_request(sim.port, "/sim/values")).json()
+            values = current["values"]
+            full_tables = {"value": len(values), "text": len(current["texts"])}
+            await poll_async(lambda: _counted(exporter, full_tables))
             before = select(await exporter.samples(), "loxone_control_value")
             room = _a_room_of(before)
             logins = sim.accounts.logins_ok
@@ -273,12 +275,14 @@ async def test_export_changes_apply_without_a_reconnect(tmp_path: Path) -> None:
             nursery.cancel_scope.cancel()
 
 
-async def _series_count_settled(exporter: Exporter) -> bool:
-    """True once two scrapes in a row show the same, non-zero number of value series."""
-    first = len(select(await exporter.samples(), "loxone_control_value"))
-    await trio.sleep(0.1)
-    second = len(select(await exporter.samples(), "loxone_control_value"))
-    return first == second > 0
+async def _counted(exporter: Exporter, events: Mapping[str, int]) -> bool:
+    """True once ``loxone_exporter_events_total`` of each table reached ``events``: the
+    Miniserver's full tables are applied (it sends nothing else at rate 0)."""
+    samples = await exporter.samples()
+    counted = {
+        table: select(samples, "loxone_exporter_events_total", table=table) for table in events
+    }
+    return all(sum(counted[table].values()) >= events[table] for table in events)
 
 
 def _a_room_of(series: Mapping[SeriesKey, float]) -> str:
