@@ -11,7 +11,7 @@ import datetime
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 MASK = "<redacted>"
@@ -25,8 +25,7 @@ class SecretMask(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        # Longest first, so a secret that contains another is masked whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets = _masking_order(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
@@ -42,9 +41,23 @@ class SecretMask(logging.Filter):
         return True
 
     def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return _replace_all(text, self._secrets)
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` replaced by ``MASK``, as the log filter does it."""
+    return _replace_all(text, _masking_order(secrets))
+
+
+def _masking_order(secrets: Iterable[str]) -> list[str]:
+    # Longest first, so a secret that contains another is masked whole; no empty ones.
+    return sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+
+
+def _replace_all(text: str, ordered: Sequence[str]) -> str:
+    for secret in ordered:
+        text = text.replace(secret, MASK)
+    return text
 
 
 class JsonFormatter(logging.Formatter):

@@ -27,7 +27,7 @@ import trio
 
 from .config import Config, LogConfig, load_config
 from .errors import ConfigError
-from .logs import MASK
+from .logs import mask_secrets
 from .runtime._connections import ConnectionRegistry, PreparedConnection
 from .runtime._owner import StateOwner
 
@@ -139,15 +139,6 @@ def summary(plan: ReloadPlan) -> str:
     return "; ".join(parts)
 
 
-def mask(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret replaced, as the log handler does (a second line of defence:
-    config errors are written never to hold a password)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
-
-
 class Reloader:
     """Applies reloads to the running exporter; ``reload`` is what SIGHUP and the web call."""
 
@@ -225,7 +216,7 @@ class Reloader:
         message = "\n".join([f"config reloaded from {source}: {text}", *plan.warnings])
         return ReloadResult(
             successful=True,
-            message=mask(message, sorted(self._secrets)),
+            message=mask_secrets(message, self._secrets),
             warnings=plan.warnings,
             added=plan.added,
             removed=plan.removed,
@@ -234,7 +225,8 @@ class Reloader:
         )
 
     def _failed(self, source: str, errors: list[str]) -> ReloadResult:
-        errors = [mask(error, sorted(self._secrets)) for error in errors]
+        # A second line of defence: config errors are written never to hold a password.
+        errors = [mask_secrets(error, self._secrets) for error in errors]
         for error in errors:
             log.error("config reload: %s", error)
         log.error(

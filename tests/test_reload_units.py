@@ -31,7 +31,8 @@ from loxone_trio_exporter.config import (
     MiniserverConfig,
     WebConfig,
 )
-from loxone_trio_exporter.reload import ConfigSource, mask, plan_reload, summary
+from loxone_trio_exporter.logs import mask_secrets
+from loxone_trio_exporter.reload import ConfigSource, plan_reload, summary
 from loxone_trio_exporter.runtime._families import reload_families
 from loxone_trio_exporter.runtime._messages import (
     ConnectionRemoved,
@@ -111,7 +112,8 @@ def test_a_config_source_keeps_the_environment_of_the_start_and_never_shows_it()
 
 
 def test_mask_replaces_longer_secrets_first():
-    assert mask("pass and password", ["pass", "password", ""]) == "<redacted> and <redacted>"
+    masked = mask_secrets("pass and password", {"pass", "password", ""})
+    assert masked == "<redacted> and <redacted>"
 
 
 # ------------------------------------------------------------------------------ the state owner
