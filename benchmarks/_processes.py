@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import tomli_w
 
@@ -116,7 +116,26 @@ def _stop(process: subprocess.Popen[Any], within: float = 10.0) -> None:
             pipe.close()
 
 
-class Simulator:
+class _ChildProcess:
+    """A process of ours that ``with`` starts and stops (SIGTERM, then kill after 10 s)."""
+
+    process: subprocess.Popen[Any] | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class Simulator(_ChildProcess):
     """``loxone-trio-exporter simulate`` in its own process; ``ports`` once it listens."""
 
     def __init__(
@@ -177,16 +196,6 @@ class Simulator:
         self.ports = [int(port) for line in banner for port in _PAGE_URL.findall(line)]
         return self
 
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-
-    def __enter__(self) -> Simulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def stats(self, index: int = 0) -> dict[str, Any]:
         status, body = http_get(self.ports[index], "/sim/stats")
         assert status == 200, body
@@ -218,7 +227,7 @@ class Simulator:
         assert response.status == 200, answer
 
 
-class Exporter:
+class Exporter(_ChildProcess):
     """``loxone-trio-exporter run exporter.toml`` in its own process, for ``miniservers``
     (``(name, port)`` of simulated Miniservers with the simulator's default user)."""
 
@@ -274,16 +283,6 @@ class Exporter:
                 cwd=ROOT,
             )
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-
-    def __enter__(self) -> Exporter:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def wait_ready(self, timeout: float = 120.0, interval: float = 0.05) -> float:
         """Wait until ``/-/ready`` answers 200 (every Miniserver streams); seconds since start."""
