@@ -102,3 +102,14 @@ def test_daytimer_weather_and_globals_are_catalogued():
         dict(labels)["state"] for owners in catalogue.global_values.values() for labels in owners
     }
     assert {"operatingMode", "sunrise", "sunset"} <= global_states
+
+
+def test_equal_label_pairs_of_a_catalogue_are_one_object(shared_fixture):
+    # The catalogue keeps a label set per series for as long as the structure: sharing the
+    # repeated pairs (Miniserver, rooms, state names...) is what keeps that small.
+    text = shared_fixture("smarteon-2025.LoxAPP3.json").read_text("utf-8")
+    _, _, catalogue = catalogue_of(text)
+    label_sets = [*all_value_label_sets(catalogue), *catalogue.control_info]
+    label_sets += [labels for owners in catalogue.global_values.values() for labels in owners]
+    pairs = [pair for labels in label_sets for pair in labels]
+    assert len({id(pair) for pair in pairs}) == len(set(pairs)) < len(pairs)

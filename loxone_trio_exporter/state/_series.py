@@ -15,7 +15,7 @@ control and its subcontrols; the catalogue counts controls before and after filt
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
@@ -42,25 +42,38 @@ class ExportFilter:
         )
 
 
-#: One object per distinct label pair of a catalogue (see ``build_catalogue``).
-PairMemo = dict[tuple[str, str], tuple[str, str]]
+LabelPair = tuple[str, str]
 
 
-def control_labels(miniserver: str, control: Control, pairs: PairMemo | None = None) -> LabelSet:
-    """The labels every series of ``control`` starts with; with ``pairs``, equal label pairs
-    are the same object (see ``build_catalogue``)."""
-    labels: list[tuple[str, str]] = [
-        ("miniserver", miniserver),
-        ("uuid", control.uuid_action),
-        ("control", control.name),
-        ("control_type", control.type),
-        ("room", control.room),
-        ("category", control.category),
+def _new_pair(name: str, value: str) -> LabelPair:
+    return (name, value)
+
+
+class _SharedPairs:
+    """Label pairs of one catalogue, each distinct pair one object (see ``build_catalogue``)."""
+
+    def __init__(self) -> None:
+        self._pairs: dict[LabelPair, LabelPair] = {}
+
+    def __call__(self, name: str, value: str) -> LabelPair:
+        pair = (name, value)
+        return self._pairs.setdefault(pair, pair)
+
+
+def control_labels(
+    miniserver: str, control: Control, pair: Callable[[str, str], LabelPair] = _new_pair
+) -> LabelSet:
+    """The labels every series of ``control`` starts with, each pair made by ``pair``."""
+    labels = [
+        pair("miniserver", miniserver),
+        pair("uuid", control.uuid_action),
+        pair("control", control.name),
+        pair("control_type", control.type),
+        pair("room", control.room),
+        pair("category", control.category),
     ]
     if control.parent_uuid is not None:
-        labels.append(("parent", control.parent_uuid))
-    if pairs is not None:
-        return tuple([pairs.setdefault(pair, pair) for pair in labels])
+        labels.append(pair("parent", control.parent_uuid))
     return tuple(labels)
 
 
@@ -89,34 +102,27 @@ def build_catalogue(
     # Most label pairs repeat (the Miniserver, rooms, categories, types, state names): one
     # tuple each instead of one per series saves about 180 bytes per value series (1.8 MB at
     # 10k value series; the label sets are kept for as long as the structure).
-    pairs: PairMemo = {}
+    pair = _SharedPairs()
     control_values: dict[bytes, list[LabelSet]] = {}
     global_values: dict[bytes, list[LabelSet]] = {}
     daytimers: dict[bytes, list[LabelSet]] = {}
     weather_actual: bytes | None = None
-    base_labels = {id(control): control_labels(miniserver, control, pairs) for control in exported}
+    base_labels = {id(control): control_labels(miniserver, control, pair) for control in exported}
     for raw in index:
         for owner in index.owners(raw):
             if owner.kind is OwnerKind.GLOBAL:
-                labels = (
-                    pairs.setdefault(("miniserver", miniserver), ("miniserver", miniserver)),
-                    pairs.setdefault(("state", owner.state_name), ("state", owner.state_name)),
-                )
+                labels = (pair("miniserver", miniserver), pair("state", owner.state_name))
                 global_values.setdefault(raw, []).append(labels)
             elif owner.kind is OwnerKind.WEATHER:
                 if owner.state_name == "actual":
                     weather_actual = raw
             elif owner.control is not None and id(owner.control) in base_labels:
                 base = base_labels[id(owner.control)]
-                state = ("state", owner.label)
-                control_values.setdefault(raw, []).append((*base, pairs.setdefault(state, state)))
+                control_values.setdefault(raw, []).append((*base, pair("state", owner.label)))
                 if owner.state_name == "entriesAndDefaultValue":
                     daytimers.setdefault(raw, []).append(base)
     info = tuple(
-        (
-            *_info_base(base_labels[id(control)], pairs),
-            pairs.setdefault(("unit", control.unit), ("unit", control.unit)),
-        )
+        (*_info_base(base_labels[id(control)], pair), pair("unit", control.unit))
         for control in exported
     )
     return SeriesCatalogue(
@@ -131,11 +137,11 @@ def build_catalogue(
     )
 
 
-def _info_base(base: LabelSet, pairs: PairMemo) -> LabelSet:
+def _info_base(base: LabelSet, pair: _SharedPairs) -> LabelSet:
     # The info series always has a parent label ("" on top-level controls), as design 3.3 lists.
     if any(name == "parent" for name, _ in base):
         return base
-    return (*base, pairs.setdefault(("parent", ""), ("parent", "")))
+    return (*base, pair("parent", ""))
 
 
 def _exported_controls(controls: Iterable[Control], export_filter: ExportFilter) -> list[Control]:
