@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,11 +24,14 @@ import attrs
 import trio
 
 from .config import (
+    CONTAINER_CONFIG_FILE,
     Config,
     ExportConfig,
     LogConfig,
     MiniserverConfig,
     WebConfig,
+    default_config_file,
+    describe_source,
     load_config,
     permission_warnings,
 )
@@ -48,8 +51,6 @@ EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_BAD_CONFIG = 2
 DEMO_LISTEN = "127.0.0.1:9504"
-#: Where the container image looks for a mounted config file (``run`` with no file).
-CONTAINER_CONFIG_FILE = "/etc/loxone-trio-exporter/exporter.toml"
 DEMO_USER = ("demo", "demo")  # the simulator's default account: no secret
 
 
@@ -101,7 +102,7 @@ def run_run(args: argparse.Namespace) -> int:
     try:
         config = load_config(config_file, environ)
     except ConfigError as exc:
-        source = "the LOXONE_* environment" if config_file is None else str(config_file)
+        source = describe_source(config_file)
         print(f"loxone-trio-exporter: {source} is not a valid config:", file=sys.stderr)
         print(exc, file=sys.stderr)
         if config_file is None:
@@ -119,16 +120,6 @@ def run_run(args: argparse.Namespace) -> int:
     # Absolute: a reload reads the same file, whatever the working directory is then.
     reload_from = ConfigSource(None if config_file is None else config_file.absolute(), environ)
     return _run_until_signal(partial(_serve, config, source=reload_from), config.web.listen)
-
-
-def default_config_file(environ: Mapping[str, str]) -> Path | None:
-    """``run`` without a file: ``$LOXONE_CONFIG_FILE``, else the container's mount point when a
-    file is there, else none (the ``LOXONE_*`` variables alone define the Miniserver)."""
-    configured = environ.get("LOXONE_CONFIG_FILE", "")
-    if configured:
-        return Path(configured)
-    mounted = Path(CONTAINER_CONFIG_FILE)
-    return mounted if mounted.is_file() else None
 
 
 def setup_logging(log_config: LogConfig, secrets: Sequence[str]) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from .config import Config, LogConfig, load_config
+from .config import Config, LogConfig, describe_source, load_config
 from .errors import ConfigError
 from .logs import mask_secrets
 from .runtime._connections import ConnectionRegistry, PreparedConnection
@@ -54,7 +54,7 @@ class ConfigSource:
         return load_config(self.path, self.environ)
 
     def describe(self) -> str:
-        return "the LOXONE_* environment" if self.path is None else str(self.path)
+        return describe_source(self.path)
 
 
 @attrs.frozen

@@ -812,7 +812,7 @@ def test_render_writes_every_key():
 
 @pytest.fixture
 def clean_environment(monkeypatch):
-    for name in ALL_VARIABLES:
+    for name in (*ALL_VARIABLES, "LOXONE_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", "/state")
 
@@ -885,6 +885,18 @@ def test_check_without_a_file_uses_the_environment(monkeypatch, capsys):
         }
     ]
     assert rendered["web"]["listen"] == ["127.0.0.1:9999"]
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_check_without_a_file_checks_the_file_run_would_read(tmp_path, monkeypatch, capsys):
+    # $LOXONE_CONFIG_FILE (as in the container): check and run must look at the same config.
+    path = write(tmp_path, '[[miniserver]]\nname = "home"\nhost = "ms"\nusername = "u"\n')
+    monkeypatch.setenv("LOXONE_CONFIG_FILE", str(path))
+    assert main(["check"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"loxone-trio-exporter check: {path} is not a valid config:",
+        "miniserver[0]: password or password_file is required",
+    ]
 
 
 @pytest.mark.usefixtures("clean_environment")

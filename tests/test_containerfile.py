@@ -16,7 +16,7 @@ from pathlib import Path
 import trio
 from exporter_harness import miniserver, start_exporter, start_simulator
 
-from loxone_trio_exporter.commands import CONTAINER_CONFIG_FILE, default_config_file
+from loxone_trio_exporter.config import CONTAINER_CONFIG_FILE, default_config_file
 from loxone_trio_exporter.supervisor import build_info
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,14 @@ effective config with passwords redacted.
 
 from __future__ import annotations
 
-from ._load import config_from_dict, load_config, read_password_file
+from ._load import (
+    CONTAINER_CONFIG_FILE,
+    config_from_dict,
+    default_config_file,
+    describe_source,
+    load_config,
+    read_password_file,
+)
 from ._model import (
     Config,
     ExportConfig,
@@ -23,6 +30,7 @@ from ._permissions import permission_warnings
 from ._render import REDACTED, render_config_toml
 
 __all__ = [
+    "CONTAINER_CONFIG_FILE",
     "REDACTED",
     "Config",
     "ExportConfig",
@@ -33,7 +41,9 @@ __all__ = [
     "TlsMode",
     "WebConfig",
     "config_from_dict",
+    "default_config_file",
     "default_state_dir",
+    "describe_source",
     "load_config",
     "permission_warnings",
     "read_password_file",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ._load import load_config
+from ._load import CONTAINER_CONFIG_FILE, default_config_file, describe_source, load_config
 from ._model import Config
 from ._permissions import permission_warnings
 from ._render import render_config_toml
@@ -25,8 +25,9 @@ def add_check_parser(subparsers: Any) -> None:
         description=(
             "Validate the config (and the LOXONE_* environment variables), then print the "
             "effective config as TOML with passwords redacted. Exit 0 when it is valid, else "
-            "print every error with its TOML path and exit 2. Without a file, check the "
-            "configuration the environment variables alone define."
+            "print every error with its TOML path and exit 2. Without a file argument, check "
+            "what 'run' would read: $LOXONE_CONFIG_FILE, else "
+            f"{CONTAINER_CONFIG_FILE} when it exists, else the environment variables alone."
         ),
     )
     parser.add_argument(
@@ -35,11 +36,12 @@ def add_check_parser(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    config_file: Path | None = args.config_file
+    # Without a file, the config ``run`` would read: the same lookup.
+    config_file: Path | None = args.config_file or default_config_file(os.environ)
     try:
         config = load_config(config_file, os.environ)
     except ConfigError as exc:
-        source = "the LOXONE_* environment" if config_file is None else str(config_file)
+        source = describe_source(config_file)
         print(f"loxone-trio-exporter check: {source} is not a valid config:", file=sys.stderr)
         print(exc, file=sys.stderr)
         return EXIT_BAD_CONFIG

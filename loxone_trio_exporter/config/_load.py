@@ -34,6 +34,25 @@ _WEB_PATH_KEYS = ("web_config_file",)
 _MINISERVER_PATH_KEYS = ("password_file", "tls_ca_file")
 
 
+#: Where the container image looks for a mounted config file (``run`` and ``check`` with no file).
+CONTAINER_CONFIG_FILE = "/etc/loxone-trio-exporter/exporter.toml"
+
+
+def default_config_file(environ: Mapping[str, str]) -> Path | None:
+    """No file argument: ``$LOXONE_CONFIG_FILE``, else the container's mount point when a file
+    is there, else none (the ``LOXONE_*`` variables alone define the Miniserver)."""
+    configured = environ.get("LOXONE_CONFIG_FILE", "")
+    if configured:
+        return Path(configured)
+    mounted = Path(CONTAINER_CONFIG_FILE)
+    return mounted if mounted.is_file() else None
+
+
+def describe_source(path: Path | None) -> str:
+    """Where a config came from, for messages."""
+    return "the LOXONE_* environment" if path is None else str(path)
+
+
 def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
     """Read ``path`` (``None``: the environment alone) and apply ``environ``'s ``LOXONE_*``.
 
