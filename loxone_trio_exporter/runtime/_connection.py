@@ -18,6 +18,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 import trio
 
@@ -38,6 +39,7 @@ from ._messages import (
     StatusChanged,
 )
 from ._socket import CachedStructure, SocketSession, Timeouts
+from ._supervision import InternalErrorLog
 from ._token_keeper import TokenKeeper
 from ._token_store import TokenStore
 from ._transport import (
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 Opener = Callable[[Transport], Awaitable[trio.abc.Stream]]
 
 __all__ = ["MiniserverConnection", "Opener", "Timeouts"]
+
+_T = TypeVar("_T")
 
 
 class MiniserverConnection:
@@ -103,6 +107,9 @@ class MiniserverConnection:
         )
         self._structure: CachedStructure | None = None
         self._socket: SocketSession | None = None
+        self._errors = InternalErrorLog(log, config.name)
+        self._restart_detail: str | None = None  # set by ``restart_session``
+        self._in_session = False  # inside ``SocketSession.run``: there is a session to end
         self._stopping = False
         self._sleep_scope: trio.CancelScope | None = None
         self._warned_expired_certificate = False
@@ -120,17 +127,56 @@ class MiniserverConnection:
         if self._sleep_scope is not None:
             self._sleep_scope.cancel()
 
+    def restart_session(self, detail: str) -> bool:
+        """End the current session and start a new one after the usual backoff (from another
+        task): the state owner lost this Miniserver's state to an internal error and needs the
+        structure and every value again. The end is counted as ``internal_error``; the token
+        is kept. ``False`` when no session was running (the next one starts afresh anyway)."""
+        self._structure = None  # the owner needs it again, and it may be what failed
+        if self._restart_detail is not None:
+            return True  # asked already; the session is ending
+        if self._socket is None or not self._in_session or self._stopping:
+            return False
+        self._restart_detail = detail
+        self._socket.stop(kill_token=False)
+        return True
+
     async def run(self) -> None:
-        """Connect, stream, reconnect: until stopped or cancelled. Never raises for a fault of
-        the Miniserver."""
+        """Connect, stream, reconnect: until stopped or cancelled. Never raises but for
+        cancellation: this is the failure boundary of one Miniserver (``_supervision``)."""
         async with self._send_channel:
             while not self._stopping:
                 try:
                     await self._run_session()
                 except SessionEnded as ended:
                     if not self._stopping:
-                        await self._wait_after(ended)
-            await self._report(StatusChanged(self.name, ConnectionState.STOPPED))
+                        await self._contained(self._wait_after, ended)
+                except Exception as exc:  # the boundary: any defect of ours
+                    contained = self._internal_error(exc, "the session")
+                    if not self._stopping:
+                        await self._contained(self._wait_after, contained)
+            try:
+                await self._report(StatusChanged(self.name, ConnectionState.STOPPED))
+            except Exception as exc:  # the boundary, as above
+                self._errors.report(exc, "the stop", "stopping anyway")
+
+    def _internal_error(self, exc: Exception, where: str) -> SessionEnded:
+        # A defect may come from the cached structure (a reconnect would meet it again): the
+        # next session loads the structure anew.
+        self._structure = None
+        detail = self._errors.report(exc, where, "the session restarts")
+        return SessionEnded(ReconnectReason.INTERNAL_ERROR, detail, level=logging.INFO)
+
+    async def _contained(self, step: Callable[[_T], Awaitable[None]], argument: _T) -> None:
+        """Run a step between sessions; a defect in it must not end the task either."""
+        try:
+            await step(argument)
+        except Exception as exc:  # the boundary, as in ``run``
+            self._errors.report(exc, "the reconnect wait", "waiting before the next try")
+            delay = self._backoff.next_delay(self._random.random())
+            with trio.move_on_after(delay) as self._sleep_scope:
+                await trio.sleep_forever()
+            self._sleep_scope = None
 
     async def _wait_after(self, ended: SessionEnded) -> None:
         socket = self._socket
@@ -181,6 +227,7 @@ class MiniserverConnection:
 
     async def _run_session(self) -> None:
         self._socket = None
+        self._restart_detail = None
         await self._report(StatusChanged(self.name, ConnectionState.CONNECTING))
         info, public_key = await self._probe()
         session = self._new_session(info, public_key)
@@ -199,10 +246,16 @@ class MiniserverConnection:
             if self._stopping:
                 socket.stop()
             async with stream:
+                self._in_session = True
                 await socket.run(stream, self.config.host)
         finally:
+            self._in_session = False
             self._structure = socket.structure
             session.close()
+        if self._restart_detail is not None:
+            detail, self._restart_detail = self._restart_detail, None
+            self._structure = None
+            raise SessionEnded(ReconnectReason.INTERNAL_ERROR, detail, level=logging.INFO)
         if not self._stopping:  # the session returned without being asked to: it was closed
             raise SessionEnded(ReconnectReason.CLOSED, "session closed")
 

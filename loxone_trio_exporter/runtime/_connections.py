@@ -66,6 +66,11 @@ class ConnectionRegistry:
         self._installation = installation
         self._timeouts = timeouts
         self._running: dict[str, _Running] = {}
+        owner.restart_session = self._restart_session
+
+    def _restart_session(self, name: str, detail: str) -> bool:
+        running = self._running.get(name)
+        return running is not None and running.connection.restart_session(detail)
 
     @property
     def configs(self) -> dict[str, MiniserverConfig]:

@@ -51,6 +51,7 @@ class ReconnectReason(enum.Enum):
     USER_DISABLED = "user_disabled"  # close code 4006, or Loxone code 423
     UPDATING = "update_in_progress"  # close code 4007: a firmware update
     NO_EVENT_SLOTS = "no_event_slots"  # close code 4008: 31 clients already receive events
+    INTERNAL_ERROR = "internal_error"  # a defect of the exporter, contained to this Miniserver
 
 
 @attrs.frozen

@@ -88,6 +88,21 @@ class MiniserverState:
         self.raw_texts.clear()
         self.raw_daytimers.clear()
 
+    def reset_after_error(self) -> None:
+        """Forget structure and values (an internal error left them in doubt); the counters,
+        identity and connection state stay, so metrics remain monotonic."""
+        if self.values is not None:
+            self.events_before.update(self.values.events)
+        self.structure = None
+        self.index = None
+        self.last_modified = None
+        self.values = None
+        self.control_info = {}
+        self.text_labels.clear()
+        self.raw_values.clear()
+        self.raw_texts.clear()
+        self.raw_daytimers.clear()
+
     def record_values(self, states: tuple[ValueState, ...]) -> None:
         self.raw_values.update(states)  # one C loop: the value table is the hot path
 

@@ -44,6 +44,7 @@ from ._messages import (
     ConnectionState,
     Message,
     MiniserverIdentified,
+    ReconnectReason,
     SessionLost,
     StatusChanged,
     StructureReady,
@@ -52,6 +53,7 @@ from ._messages import (
     TokenUpdated,
 )
 from ._miniserver import MiniserverState
+from ._supervision import InternalErrorLog
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,10 @@ class StateOwner:
         self._stale_wait: trio.CancelScope | None = None
         #: name -> set when ``ConnectionRemoved`` for it has been applied.
         self._removals: dict[str, trio.Event] = {}
+        self._errors: dict[str, InternalErrorLog] = {}
+        #: Asks a Miniserver's connection for a new session (set by the connection registry);
+        #: ``False`` when there was no session to end.
+        self.restart_session: Callable[[str, str], bool] = lambda name, detail: False
         # The config this owner starts with was loaded successfully: no reload has failed.
         self._reload = ReloadStatus(successful=True, last_success_unix=wall_clock())
         self._snapshot: Snapshot | None = None
@@ -176,6 +182,27 @@ class StateOwner:
                 )
             return
         self._snapshot = None  # the dirty flag: the next snapshot() builds anew
+        try:
+            self._apply_to(state, message, now)
+        except Exception as exc:  # the boundary: a defect costs this Miniserver, not the rest
+            self._contain(state, exc, message)
+
+    def _contain(self, state: MiniserverState, exc: Exception, message: Message) -> None:
+        """An error applying ``message``: start this Miniserver over with no structure and no
+        values (counters kept), and ask its connection for a new session to fill them again."""
+        errors = self._errors.get(state.name)
+        if errors is None:
+            errors = self._errors[state.name] = InternalErrorLog(log, state.name)
+        where = f"applying {type(message).__name__}"
+        detail = errors.report(exc, where, "its state is reset and its session restarted")
+        state.reset_after_error()
+        self._stale_at.pop(state.name, None)
+        if not self.restart_session(state.name, detail):
+            # No session to end (the connection is between two): count the error here; else
+            # the session's end counts it, once.
+            state.reconnects[ReconnectReason.INTERNAL_ERROR.value] += 1
+
+    def _apply_to(self, state: MiniserverState, message: Message, now: float) -> None:
         if isinstance(message, TablesReceived):  # first: the hot path
             self._tables_received(state, message.table)
         elif isinstance(message, StatusChanged):
@@ -193,6 +220,7 @@ class StateOwner:
             assert_type(message, ConnectionRemoved)
             del self._miniservers[state.name]
             self._stale_at.pop(state.name, None)
+            self._errors.pop(state.name, None)
             self._connection_removed(state.name)
 
     def _tables_received(self, state: MiniserverState, table: TableEvent) -> None:

@@ -123,9 +123,12 @@ class SocketSession:
         self._wait_scope: trio.CancelScope | None = None
         self._refresh_at = math.inf
 
-    def stop(self) -> None:
-        """End the session soon (from another task): wakes the wait for the next message."""
+    def stop(self, *, kill_token: bool = True) -> None:
+        """End the session soon (from another task): wakes the wait for the next message.
+        ``kill_token=False`` keeps the token even with ``kill_token_on_stop`` (a restart)."""
         self._stopping = True
+        if not kill_token:
+            self._kill_token_on_stop = False
         if self._wait_scope is not None:
             self._wait_scope.cancel()
 
