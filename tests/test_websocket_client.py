@@ -7,6 +7,9 @@ is delivered before it, faults in the server's frames close the connection from 
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import pytest
 import trio
 import trio.testing
@@ -155,6 +158,39 @@ async def test_a_message_over_the_limit_closes_with_1009_from_our_side(pair):
     assert (raised.value.code, raised.value.ours) == (1009, True)
     events = await server.events()
     assert [(type(e), e.code) for e in events] == [(CloseConnection, 1009)]
+
+
+async def test_the_limit_counts_bytes_of_text_not_characters(pair):
+    client, server = await opened(pair)
+    fits = "\N{GRINNING FACE}" * (LIMIT // 4)  # four bytes each in UTF-8: exactly LIMIT
+    over = "\N{GRINNING FACE}" * (LIMIT // 4 + 1)  # fewer characters than LIMIT, more bytes
+    await server.stream.send_all(server.frames(fits, over))
+    assert await client.receive() == [fits]
+    with pytest.raises(WebSocketClosed) as raised:
+        await client.receive()
+    assert (raised.value.code, raised.value.ours) == (1009, True)
+
+
+async def test_a_refused_message_is_freed_without_the_cyclic_collector(pair):
+    client, server = await opened(pair)
+    size = 200_000
+    client._max_message_size = size  # large enough for tracemalloc to see it clearly
+    gc.disable()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        # One message over the limit, in two frames: the first is kept until the second.
+        await server.stream.send_all(
+            server.ws.send(BytesMessage(b"x" * (size // 2 + 1), message_finished=False))
+            + server.ws.send(BytesMessage(b"x" * (size // 2 + 1)))
+        )
+        with pytest.raises(WebSocketClosed):
+            await client.receive()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert held < size // 4, f"{held} bytes still held after the refusal"
 
 
 async def test_a_broken_frame_closes_with_1002_from_our_side(pair):

@@ -39,6 +39,14 @@ NORMAL_CLOSURE = 1000
 Message = str | bytes
 
 
+def _wire_size(data: str | bytes | bytearray) -> int:
+    """Bytes of ``data`` on the wire: wsproto hands text over decoded, and a character of
+    UTF-8 takes up to four bytes, so the limit must not count characters."""
+    if isinstance(data, str) and not data.isascii():  # ``isascii`` is O(1) on CPython's str
+        return len(data.encode("utf-8"))
+    return len(data)
+
+
 class WebSocketClosed(Exception):
     """The WebSocket is closed: by the peer (its code and reason), or by us (``ours``): a
     message over our size limit (1009) or frames wsproto could not parse (1002, 1007)."""
@@ -164,8 +172,13 @@ class ClientWebSocket:
             return  # the socket broke while answering: ``_closed`` says so
 
     async def _message_part(self, data: str | bytes | bytearray, *, finished: bool) -> None:
-        self._part_size += len(data)
+        self._part_size += _wire_size(data)
         if self._part_size > self._max_message_size:
+            # Dropped now, not with this object: the exception that reports the close refers
+            # back to it through its traceback, and such a cycle lives until the cyclic
+            # collector runs (16 MiB per refused message).
+            self._parts.clear()
+            self._part_size = 0
             await self._close_ourselves(MESSAGE_TOO_BIG, "message too big")
             return
         self._parts.append(data if isinstance(data, str) else bytes(data))
