@@ -2,13 +2,24 @@
 
 - Each request is judged by the web config in force at that moment (``WebConfigProvider``), so a
   changed ``basic_auth_users`` applies from the next request on.
-- bcrypt costs 70-350 ms of CPU per check (stack notes, pitfall 9): it runs in a worker thread,
-  one check at a time as in the toolkit, while the event loop goes on serving.
-- A successful check is cached under an HMAC (with a key made at start) of user, password and
-  hash: a repeated scrape costs microseconds, a changed hash misses the cache, and nothing in the
-  cache gives a password back.
+- bcrypt costs 70-350 ms of CPU per check (stack notes, pitfall 9): it runs in worker threads,
+  at most ``BCRYPT_THREADS`` checks at once, while the event loop goes on serving.
+- Every answer bcrypt gave is cached under an HMAC (with a key made at start) of user, password
+  and hash: successes and failures in two separate bounded LRUs, so a flood of wrong passwords
+  cannot push a scraper's success out. A changed hash changes the key, so it misses both caches;
+  nothing in a cache gives a password back.
+- Concurrent checks of the same credentials share one bcrypt run: 300 clients sending the same
+  wrong password cost one check, not 300.
+- A wrong credential costs the flood, not the valid users: checks wait for a bcrypt thread in
+  order of the client's recent failures (first its connection, i.e. remote address and port,
+  then its address), then of arrival. A connection that keeps sending wrong passwords queues
+  behind a scraper whose connection never failed, however many such connections there are.
 - An unknown user is checked against a dummy hash of the same cost as the configured ones, so the
-  time an answer takes does not tell whether a user exists.
+  time an answer takes does not tell whether a user exists. The failure cache keeps that: it
+  holds unknown users' failures exactly as it holds known users' (keyed by the dummy hash), so a
+  repeated wrong credential is answered fast in both cases, and that fast answer only says what
+  the first, slow one said already. The queue order depends on the client's history, never on the
+  user.
 """
 
 from __future__ import annotations
@@ -16,10 +27,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import heapq
 import hmac
+import itertools
 import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 
 import attrs
 import bcrypt
@@ -35,66 +50,245 @@ REALM = "loxone-trio-exporter"
 CHALLENGE = f'Basic realm="{REALM}"'.encode("ascii")
 #: Distinct successful credentials remembered; the least recently used one goes first.
 CACHE_SIZE = 100
+#: Distinct failed credentials remembered (32-byte keys: about 100 kB at most).
+FAILURE_CACHE_SIZE = 1000
+#: Connections and addresses whose recent failures are remembered for the queue order.
+FAILURE_HISTORY_SIZE = 4096
+#: bcrypt checks that run at once. Two use both cores of the small machines this runs on; more
+#: would only take CPU from the event loop and make every check slower.
+BCRYPT_THREADS = 2
 #: bcrypt reads only this much of a password; Go's bcrypt ignores the rest, and so do we
 #: (the bcrypt package for Python refuses longer input instead).
 BCRYPT_PASSWORD_BYTES = 72
 _DUMMY_DIGEST = b"." * 31  # any 31 characters: with a real salt it is a hash nothing matches
 _UNAUTHORIZED_BODY = b"Unauthorized\n"
 
+#: Who sent a request: ``scope["client"]``, the remote address and port of the connection.
+ClientAddress = tuple[str, int]
+#: Queue order of a check: lower goes first (``False`` before ``True``).
+Priority = tuple[bool, bool]
+
 
 @attrs.frozen
 class BasicAuthStatistics:
     """``bcrypt_checks``: checks that ran bcrypt; ``bcrypt_checks_in_progress``: running or
-    waiting for the worker thread now; ``cache_hits``: checks answered from the cache."""
+    waiting for a worker thread now; ``cache_hits``: successes answered from the cache;
+    ``failure_cache_hits``: failures answered from the cache; ``shared_checks``: checks answered
+    by an identical check that was already running."""
 
     bcrypt_checks: int
     bcrypt_checks_in_progress: int
     cache_hits: int
+    failure_cache_hits: int = 0
+    shared_checks: int = 0
+
+
+class _LruSet:
+    """A set that forgets its least recently used key beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+        self._size = size
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def touch(self, key: Hashable) -> bool:
+        """Whether ``key`` is held; if so it becomes the most recently used."""
+        if key not in self._keys:
+            return False
+        self._keys.move_to_end(key)
+        return True
+
+    def add(self, key: Hashable) -> None:
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+    def discard(self, key: Hashable) -> None:
+        self._keys.pop(key, None)
+
+
+class _FailureHistory:
+    """Which connections and addresses sent wrong credentials lately, for the queue order.
+
+    A success clears both: a scraper that once had a wrong password is not held back for ever.
+    """
+
+    def __init__(self, size: int = FAILURE_HISTORY_SIZE) -> None:
+        self._connections = _LruSet(size)
+        self._addresses = _LruSet(size)
+
+    def priority(self, client: ClientAddress | None) -> Priority:
+        # The connection comes first: on one address (loopback, a NAT) a flooding connection
+        # must still queue behind a scraper's connection that never failed.
+        if client is None:
+            return (False, False)
+        return (self._connections.touch(client), self._addresses.touch(client[0]))
+
+    def record(self, client: ClientAddress | None, success: bool) -> None:
+        if client is None:
+            return
+        if success:
+            self._connections.discard(client)
+            self._addresses.discard(client[0])
+        else:
+            self._connections.add(client)
+            self._addresses.add(client[0])
+
+
+@attrs.define
+class _Ticket:
+    granted: trio.Event = attrs.Factory(trio.Event)
+    abandoned: bool = False
+
+
+class _PriorityLimiter:
+    """Up to ``slots`` holders at once; waiters get a slot in order of priority, then arrival."""
+
+    def __init__(self, slots: int) -> None:
+        self._free_slots = slots
+        self._waiting: list[tuple[Priority, int, _Ticket]] = []
+        self._arrivals = itertools.count()
+
+    @asynccontextmanager
+    async def slot(self, priority: Priority) -> AsyncIterator[None]:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: Priority) -> None:
+        ticket = _Ticket()
+        heapq.heappush(self._waiting, (priority, next(self._arrivals), ticket))
+        self._hand_out_free_slots()
+        try:
+            await ticket.granted.wait()
+        except BaseException:
+            if ticket.granted.is_set():
+                self._release()  # handed a slot, but cancelled before it could use it
+            else:
+                ticket.abandoned = True  # skipped when its turn comes
+            raise
+
+    def _release(self) -> None:
+        self._free_slots += 1
+        self._hand_out_free_slots()
+
+    def _hand_out_free_slots(self) -> None:
+        while self._free_slots and self._waiting:
+            _, _, ticket = heapq.heappop(self._waiting)
+            if not ticket.abandoned:
+                self._free_slots -= 1
+                ticket.granted.set()
+
+
+@attrs.define
+class _SharedCheck:
+    """One bcrypt run that identical concurrent checks wait for."""
+
+    done: trio.Event = attrs.Factory(trio.Event)
+    #: ``None`` when the run ended without an answer (cancelled while it waited for a thread).
+    matches: bool | None = None
 
 
 class BasicAuthChecker:
     """Checks user and password against a web config's bcrypt hashes; see the module notes."""
 
-    def __init__(self, *, cache_size: int = CACHE_SIZE) -> None:
-        self._cache: OrderedDict[bytes, None] = OrderedDict()
-        self._cache_size = cache_size
+    def __init__(
+        self,
+        *,
+        cache_size: int = CACHE_SIZE,
+        failure_cache_size: int = FAILURE_CACHE_SIZE,
+        bcrypt_threads: int = BCRYPT_THREADS,
+    ) -> None:
+        self._successes = _LruSet(cache_size)
+        self._failures = _LruSet(failure_cache_size)
         self._cache_key_secret = secrets.token_bytes(32)
         self._dummy_hashes: dict[int, bytes] = {}
-        self._bcrypt_limiter = trio.CapacityLimiter(1)
+        self._running: dict[bytes, _SharedCheck] = {}
+        self._history = _FailureHistory()
+        self._bcrypt_limiter = _PriorityLimiter(bcrypt_threads)
         self._bcrypt_checks = 0
         self._bcrypt_checks_in_progress = 0
         self._cache_hits = 0
+        self._failure_cache_hits = 0
+        self._shared_checks = 0
 
-    async def check(self, config: WebConfigFile, user: str, password: bytes) -> bool:
+    async def check(
+        self,
+        config: WebConfigFile,
+        user: str,
+        password: bytes,
+        *,
+        client: ClientAddress | None = None,
+    ) -> bool:
+        """Whether ``user`` and ``password`` match; ``client`` (remote address and port) only
+        decides how long the check may wait behind others."""
         known_hash = config.bcrypt_hash_of(user)
         hash_to_check = known_hash or self._dummy_hash(config.highest_bcrypt_cost)
         cache_key = self._cache_key(user, password, hash_to_check)
-        if known_hash is not None and cache_key in self._cache:
-            self._cache.move_to_end(cache_key)
-            self._cache_hits += 1
-            return True
-        self._bcrypt_checks_in_progress += 1
-        try:
-            matches = await trio.to_thread.run_sync(
-                bcrypt.checkpw,
-                password[:BCRYPT_PASSWORD_BYTES],
-                hash_to_check,
-                limiter=self._bcrypt_limiter,
-            )
-        finally:
-            self._bcrypt_checks_in_progress -= 1
-        self._bcrypt_checks += 1
-        if not matches or known_hash is None:
-            return False
-        self._cache[cache_key] = None
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return True
+        matches = self._cached_answer(cache_key)
+        if matches is None:
+            matches = await self._bcrypt_once(cache_key, password, hash_to_check, client)
+        # The dummy hash matches nothing, but say so here rather than trust that.
+        success = matches and known_hash is not None
+        self._history.record(client, success)
+        return success
 
     def statistics(self) -> BasicAuthStatistics:
         return BasicAuthStatistics(
-            self._bcrypt_checks, self._bcrypt_checks_in_progress, self._cache_hits
+            bcrypt_checks=self._bcrypt_checks,
+            bcrypt_checks_in_progress=self._bcrypt_checks_in_progress,
+            cache_hits=self._cache_hits,
+            failure_cache_hits=self._failure_cache_hits,
+            shared_checks=self._shared_checks,
         )
+
+    def _cached_answer(self, cache_key: bytes) -> bool | None:
+        if self._successes.touch(cache_key):
+            self._cache_hits += 1
+            return True
+        if self._failures.touch(cache_key):
+            self._failure_cache_hits += 1
+            return False
+        return None
+
+    async def _bcrypt_once(
+        self, cache_key: bytes, password: bytes, bcrypt_hash: bytes, client: ClientAddress | None
+    ) -> bool:
+        while True:
+            shared = self._running.get(cache_key)
+            if shared is None:
+                return await self._run_bcrypt(cache_key, password, bcrypt_hash, client)
+            self._shared_checks += 1
+            await shared.done.wait()
+            if shared.matches is not None:
+                return shared.matches
+            # The run we waited for was cancelled before it had a thread: run it ourselves.
+
+    async def _run_bcrypt(
+        self, cache_key: bytes, password: bytes, bcrypt_hash: bytes, client: ClientAddress | None
+    ) -> bool:
+        shared = self._running[cache_key] = _SharedCheck()
+        self._bcrypt_checks_in_progress += 1
+        try:
+            async with self._bcrypt_limiter.slot(self._history.priority(client)):
+                # Not cancellable once the thread runs: the slot stays taken while it does.
+                matches = await trio.to_thread.run_sync(
+                    bcrypt.checkpw, password[:BCRYPT_PASSWORD_BYTES], bcrypt_hash
+                )
+                self._bcrypt_checks += 1
+                # Cached before the waiters wake, so none of them runs bcrypt again.
+                (self._successes if matches else self._failures).add(cache_key)
+                shared.matches = matches
+            return matches
+        finally:
+            self._bcrypt_checks_in_progress -= 1
+            del self._running[cache_key]
+            shared.done.set()
 
     def _cache_key(self, user: str, password: bytes, bcrypt_hash: bytes) -> bytes:
         mac = hmac.new(self._cache_key_secret, digestmod=hashlib.sha256)
@@ -141,8 +335,16 @@ async def _authorized(scope: Scope, config: WebConfigFile, checker: BasicAuthChe
             credentials = basic_credentials(bytes(value))
             if credentials is None:
                 return False
-            return await checker.check(config, *credentials)
+            return await checker.check(config, *credentials, client=_client_address(scope))
     return False
+
+
+def _client_address(scope: Scope) -> ClientAddress | None:
+    client = scope.get("client")
+    if not client:
+        return None  # e.g. a Unix socket: no address to remember failures by
+    host, port = client
+    return (str(host), int(port))
 
 
 def basic_credentials(authorization: bytes) -> tuple[str, bytes] | None:
