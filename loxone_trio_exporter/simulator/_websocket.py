@@ -3,6 +3,11 @@
 Two tasks per connection: the reader feeds client frames to the session and queues its replies;
 the writer is the only one that writes to the stream, so replies, pongs, state tables from the
 broadcaster and the close frame go out in the order they were queued.
+
+A client that goes away without a close frame (a cut cable, a reset) ends its own connection and
+nothing else: the reader and writer take a broken stream as the end, and once the writer has
+stopped nothing more is queued, so the broadcaster (which serves every client) never meets a
+closed outbox.
 """
 
 from __future__ import annotations
@@ -71,17 +76,11 @@ class WebSocketClient:
     # --- used by the server: faults and broadcasting ------------------------------------------
 
     def offer(self, messages: list[bytes]) -> bool:
-        """Queue broadcast messages without waiting; ``False`` (and the client is cut) if full."""
+        """Queue broadcast messages without waiting; ``False`` if they could not be queued (the
+        client is then cut). A client that is closing drops them."""
         if self._closing:
             return True
-        try:
-            for message in messages:
-                self._outbox_send.send_nowait(message)
-        except trio.WouldBlock:
-            log.warning("simulator: client too slow for the event rate, cutting it")
-            self.abort()
-            return False
-        return True
+        return all(self._queue_nowait(message) for message in messages)
 
     def queue(self, message: bytes | str) -> None:
         self._queue(message)
@@ -97,12 +96,24 @@ class WebSocketClient:
         self._cancel_scope.cancel()
 
     def _queue(self, item: _Outgoing) -> None:
-        if self._closing:
-            return
+        if not self._closing:
+            self._queue_nowait(item)
+
+    def _queue_nowait(self, item: _Outgoing) -> bool:
+        """Put ``item`` in the outbox; ``False`` (and the connection ends) if it cannot go."""
         try:
             self._outbox_send.send_nowait(item)
         except trio.WouldBlock:
+            log.warning("simulator: client too slow for the event rate, cutting it")
             self.abort()
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The writer has stopped: the client is gone and this connection is ending anyway.
+            # Callers are the broadcaster and fault injection, which serve every client, so
+            # this must not raise.
+            self.abort()
+            return False
+        return True
 
     # --- the connection -------------------------------------------------------------------------
 
@@ -133,13 +144,13 @@ class WebSocketClient:
         idle_timeout = self.server.options.idle_timeout_seconds
         while not self._closing:
             with trio.move_on_after(idle_timeout) as idle:
-                data = await self.stream.receive_some(READ_CHUNK)
+                data = await self._receive_some()
             if idle.cancelled_caught:
                 self.close(1000, "idle timeout")  # the Miniserver drops silent clients
                 return
             if not data:
                 return
-            self.ws.receive_data(bytes(data))
+            self.ws.receive_data(data)
             for event in self.ws.events():
                 if isinstance(event, TextMessage):
                     text_parts.append(event.data)
@@ -157,6 +168,17 @@ class WebSocketClient:
                     self._queue(_RawEvent(event.response()))
                     self._closing = True
                     return
+
+    async def _receive_some(self) -> bytes:
+        """The next bytes from the client; ``b""`` once it is gone, cleanly or not.
+
+        A reset is how a cut client ends: an error here would reach the server's connection
+        handler wrapped in this connection's nursery group and be logged as a failure.
+        """
+        try:
+            return bytes(await self.stream.receive_some(READ_CHUNK))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
 
     def _apply(self, outputs: list[Output]) -> None:
         for output in outputs:
@@ -177,18 +199,26 @@ class WebSocketClient:
 
     async def _writer(self, connection_scope: trio.CancelScope) -> None:
         async with self._outbox_receive:
-            async for first in self._outbox_receive:
-                batch = [first]
-                # Drain what is already queued into one write: a tick's tables go out together.
-                while len(batch) < 256:
-                    try:
-                        batch.append(self._outbox_receive.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                done = await self._write(batch)
-                if done:
-                    break
+            try:
+                await self._write_until_done()
+            finally:
+                # However the writer ends (close frame sent, client gone, cancelled), nothing
+                # more may be queued: the outbox closes with this block.
+                self._closing = True
         connection_scope.cancel()
+
+    async def _write_until_done(self) -> None:
+        async for first in self._outbox_receive:
+            batch = [first]
+            # Drain what is already queued into one write: a tick's tables go out together.
+            while len(batch) < 256:
+                try:
+                    batch.append(self._outbox_receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            done = await self._write(batch)
+            if done:
+                return
 
     async def _write(self, batch: list[_Outgoing]) -> bool:
         """Write a batch; ``True`` when a close frame went out and the connection is over."""
