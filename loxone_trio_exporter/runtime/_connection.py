@@ -252,12 +252,16 @@ class MiniserverConnection:
             self._in_session = False
             self._structure = socket.structure
             session.close()
-        if self._restart_detail is not None:
-            detail, self._restart_detail = self._restart_detail, None
+        restart_detail = self._take_restart_detail()  # set by another task meanwhile
+        if restart_detail is not None:
             self._structure = None
-            raise SessionEnded(ReconnectReason.INTERNAL_ERROR, detail, level=logging.INFO)
+            raise SessionEnded(ReconnectReason.INTERNAL_ERROR, restart_detail, level=logging.INFO)
         if not self._stopping:  # the session returned without being asked to: it was closed
             raise SessionEnded(ReconnectReason.CLOSED, "session closed")
+
+    def _take_restart_detail(self) -> str | None:
+        detail, self._restart_detail = self._restart_detail, None
+        return detail
 
     async def _probe(self) -> tuple[ApiKeyInfo, str]:
         """apiKey (who it is, booting or not, TLS or not), then the public key."""
