@@ -412,3 +412,95 @@ async def test_no_password_or_hash_in_any_log_line(nursery, tmp_path, caplog):
     for message in messages:
         for secret in (PASSWORD, OTHER_PASSWORD, FAST_HASH, OTHER_FAST_HASH, FAST_HASH[7:]):
             assert secret not in message
+
+
+# --- WebSocket upgrades ------------------------------------------------------------------------
+
+UPGRADE_HEADERS = [
+    ("Upgrade", "websocket"),
+    ("Connection", "Upgrade"),
+    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ("Sec-WebSocket-Version", "13"),
+]
+
+
+async def websocket_upgrade(port: int, headers=None) -> Response:
+    """Send a real WebSocket upgrade request and read the HTTP answer to it."""
+    connection = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="GET",
+        target="/metrics",
+        headers=[("Host", f"127.0.0.1:{port}"), *UPGRADE_HEADERS, *(headers or [])],
+    )
+    with trio.fail_after(TIMEOUT_SECONDS):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(connection.send(request) + connection.send(h11.EndOfMessage()))
+            status, response_headers, body = 0, {}, bytearray()
+            while True:
+                event = connection.next_event()
+                if event is h11.NEED_DATA:
+                    connection.receive_data(await stream.receive_some(65536))
+                elif isinstance(event, h11.InformationalResponse):
+                    raise AssertionError(f"the upgrade was accepted: {event}")
+                elif isinstance(event, h11.Response):
+                    status = event.status_code
+                    response_headers = {k.decode(): v.decode() for k, v in event.headers}
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    return Response(status, response_headers, bytes(body))
+
+
+async def test_websocket_upgrade_without_credentials_is_401_with_challenge(nursery, tmp_path):
+    port, shutdown = await protected_server(
+        nursery, tmp_path, {"alice": FAST_HASH}, headers=HEADERS
+    )
+    for headers in (None, basic("alice", "wrong")):
+        response = await websocket_upgrade(port, headers)
+        assert response.status == 401
+        assert response.headers["www-authenticate"] == f'Basic realm="{REALM}"'
+        assert response.headers["x-frame-options"] == "deny"
+        assert response.headers["content-security-policy"] == "default-src 'none'"
+        assert response.body == b"Unauthorized\n"
+    shutdown.set()
+
+
+async def test_websocket_upgrade_with_credentials_is_404_with_the_headers(nursery, tmp_path):
+    port, shutdown = await protected_server(
+        nursery, tmp_path, {"alice": FAST_HASH}, headers=HEADERS
+    )
+    response = await websocket_upgrade(port, basic("alice", PASSWORD))
+    assert response.status == 404
+    assert "www-authenticate" not in response.headers
+    assert response.headers["x-frame-options"] == "deny"
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert b"no WebSockets" in response.body
+    shutdown.set()
+
+
+async def test_websocket_upgrade_without_basic_auth_is_404_with_the_headers(nursery, tmp_path):
+    source = WebConfigSource(write(tmp_path / "web.yml", HEADERS), clock=ManualClock())
+    port, _, shutdown = await start(nursery, protect(exporter_app(), source))
+    response = await websocket_upgrade(port)
+    assert response.status == 404
+    assert response.headers["x-frame-options"] == "deny"
+    assert b"no WebSockets" in response.body
+    shutdown.set()
+
+
+async def test_websocket_refused_by_closing_when_the_server_lacks_the_extension(tmp_path):
+    """A server without ``websocket.http.response`` can only refuse by closing before accept."""
+    source = WebConfigSource(auth_config(tmp_path, {"alice": FAST_HASH}), clock=ManualClock())
+    app = protect(exporter_app(), source)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "websocket.connect"}
+
+    async def send(message) -> None:
+        sent.append(dict(message))
+
+    scope = {"type": "websocket", "path": "/metrics", "headers": [], "client": ("127.0.0.1", 1)}
+    await app(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]

@@ -20,6 +20,9 @@
   repeated wrong credential is answered fast in both cases, and that fast answer only says what
   the first, slow one said already. The queue order depends on the client's history, never on the
   user.
+- A WebSocket upgrade is refused with an HTTP answer (the exporter serves no WebSockets): 401 with
+  the challenge when credentials are required and missing or wrong, else 404, each with the
+  configured headers.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ BCRYPT_THREADS = 2
 BCRYPT_PASSWORD_BYTES = 72
 _DUMMY_DIGEST = b"." * 31  # any 31 characters: with a real salt it is a hash nothing matches
 _UNAUTHORIZED_BODY = b"Unauthorized\n"
+_NO_WEBSOCKETS_BODY = b"Not Found: this exporter serves no WebSockets\n"
+_WEBSOCKET_HTTP_RESPONSE = "websocket.http.response"
+_POLICY_VIOLATION = 1008  # WebSocket close code (RFC 6455, 7.4.1)
 
 #: Who sent a request: ``scope["client"]``, the remote address and port of the connection.
 ClientAddress = tuple[str, int]
@@ -309,7 +315,8 @@ def protect(
     app: AsgiApp, source: WebConfigProvider, *, checker: BasicAuthChecker | None = None
 ) -> AsgiApp:
     """Wrap ``app``: basic auth when the config in force has users, and its headers on every
-    response (401s included). ``lifespan`` events pass straight through."""
+    response (401s included); every WebSocket upgrade refused with an HTTP answer. ``lifespan``
+    events pass straight through."""
     auth_checker = checker if checker is not None else BasicAuthChecker()
 
     async def protected(scope: Scope, receive: Receive, send: Send) -> None:
@@ -320,11 +327,14 @@ def protect(
         extra_headers = [
             (name.lower().encode("ascii"), value.encode("ascii")) for name, value in config.headers
         ]
-        if config.basic_auth_users and not await _authorized(scope, config, auth_checker):
+        authorized = not config.basic_auth_users or await _authorized(scope, config, auth_checker)
+        if scope["type"] == "websocket":
+            await _refuse_websocket(scope, receive, send, extra_headers, authorized=authorized)
+        elif not authorized:
             log.debug("refused %s %s: no or wrong credentials", scope.get("method"), scope["path"])
-            await _refuse(scope, receive, send, extra_headers)
-            return
-        await app(scope, receive, _adding_headers(send, extra_headers))
+            await _refuse(send, extra_headers)
+        else:
+            await app(scope, receive, _adding_headers(send, extra_headers))
 
     return protected
 
@@ -365,22 +375,51 @@ def basic_credentials(authorization: bytes) -> tuple[str, bytes] | None:
         return None
 
 
-async def _refuse(
-    scope: Scope, receive: Receive, send: Send, extra_headers: list[tuple[bytes, bytes]]
-) -> None:
-    if scope["type"] == "websocket":
-        # Closing before accepting makes the server answer the upgrade with 403.
-        await receive()
-        await send({"type": "websocket.close", "code": 1008})
-        return
-    headers = [
+def _unauthorized_headers(extra_headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return _text_headers(_UNAUTHORIZED_BODY, [(b"www-authenticate", CHALLENGE), *extra_headers])
+
+
+def _text_headers(
+    body: bytes, more_headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    return [
         (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(_UNAUTHORIZED_BODY)).encode("ascii")),
-        (b"www-authenticate", CHALLENGE),
-        *extra_headers,
+        (b"content-length", str(len(body)).encode("ascii")),
+        *more_headers,
     ]
+
+
+async def _refuse(send: Send, extra_headers: list[tuple[bytes, bytes]]) -> None:
+    headers = _unauthorized_headers(extra_headers)
     await send({"type": "http.response.start", "status": 401, "headers": headers})
     await send({"type": "http.response.body", "body": _UNAUTHORIZED_BODY})
+
+
+async def _refuse_websocket(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    extra_headers: list[tuple[bytes, bytes]],
+    *,
+    authorized: bool,
+) -> None:
+    """Answer an upgrade with an HTTP response: 401 and the challenge when credentials are
+    missing or wrong, else 404 (the exporter serves no WebSockets)."""
+    await receive()  # websocket.connect: ASGI wants it received before the answer
+    if _WEBSOCKET_HTTP_RESPONSE not in (scope.get("extensions") or {}):
+        # Without the extension, closing before accepting is the only refusal: the server
+        # answers 403 with its own headers.
+        await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
+        return
+    if authorized:
+        status, body = 404, _NO_WEBSOCKETS_BODY
+        headers = _text_headers(body, extra_headers)
+    else:
+        log.debug("refused a WebSocket upgrade of %s: no or wrong credentials", scope["path"])
+        status, body = 401, _UNAUTHORIZED_BODY
+        headers = _unauthorized_headers(extra_headers)
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 def _adding_headers(send: Send, extra_headers: list[tuple[bytes, bytes]]) -> Send:
