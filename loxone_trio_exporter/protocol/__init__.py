@@ -83,6 +83,7 @@ from ._replies import (
     normalize_command,
     parse_api_key_value,
     parse_ll_reply,
+    parse_structure_version,
     try_parse_ll_reply,
     value_as_mapping,
 )
@@ -189,6 +190,7 @@ __all__ = [
     "parse_getkey2_value",
     "parse_header",
     "parse_ll_reply",
+    "parse_structure_version",
     "parse_token_value",
     "password_hash",
     "refreshjwt_command",

@@ -22,10 +22,19 @@ from urllib.parse import quote
 import attrs
 
 from ..errors import RemoteProtocolError
+from ._checks import UINT32_MAX, ascii_text, describe, whole_number
 
 # validUntil counts seconds since 2009-01-01T00:00:00Z; UTC as in lxcommunicator and loxone-java
 # (protocol doc §4.2, §9 item 6).
 LOXONE_EPOCH_UNIX = 1230768000
+
+# Bounds for what getkey2 and the token replies carry. Real values: a one-time key of 80 hex
+# characters, a salt of 32 to 72, JWTs of a few hundred characters (protocol doc §4.0, §8.4); the
+# bounds leave room for other firmware while keeping hostile megabyte strings out of the hashes.
+MAX_KEY_HEX_LENGTH = 1024
+MAX_SALT_LENGTH = 1024
+MAX_TOKEN_LENGTH = 4096  # the token store keeps no longer ones either
+MAX_HASH_ALGORITHM_LENGTH = 16
 
 
 class HashAlgorithm(StrEnum):
@@ -39,11 +48,11 @@ class HashAlgorithm(StrEnum):
         """Read ``hashAlg``; absent (``None``) means SHA1, as older firmware sends none."""
         if value is None:
             return cls.SHA1
-        if isinstance(value, str):
+        if isinstance(value, str) and len(value) <= MAX_HASH_ALGORITHM_LENGTH:
             for member in cls:
                 if member.value == value.strip().upper():
                     return member
-        raise RemoteProtocolError(f"unknown hashAlg {value!r:.40}")
+        raise RemoteProtocolError(f"unknown hashAlg {describe(value)}")
 
 
 class TokenPermission(IntEnum):
@@ -92,6 +101,10 @@ def _hashlib_name(algorithm: HashAlgorithm) -> str:
 
 def _decode_key_hex(key_hex: str) -> bytes:
     # Never put the key into the message: it is a (one-time) secret.
+    if len(key_hex) > MAX_KEY_HEX_LENGTH:
+        raise RemoteProtocolError(
+            f"one-time key has {len(key_hex)} hex characters, at most {MAX_KEY_HEX_LENGTH} expected"
+        )
     try:
         key = bytes.fromhex(key_hex)
     except ValueError:
@@ -123,6 +136,8 @@ def parse_getkey2_value(value: object) -> KeyInfo:
     if not isinstance(key_hex, str) or not isinstance(salt, str) or not salt:
         raise RemoteProtocolError("getkey2 reply: key and salt must be non-empty strings")
     _decode_key_hex(key_hex)  # fail here, not later inside a hash
+    # The salt is hashed as the text it is: it must encode (no lone surrogates) and stay short.
+    ascii_text(salt, "getkey2 reply: salt", max_length=MAX_SALT_LENGTH, quote=False)
     return KeyInfo(
         key_hex=key_hex,
         salt=salt,
@@ -154,18 +169,34 @@ def parse_token_value(value: object) -> TokenInfo:
     """Validate the already-parsed ``LL.value`` of a token reply."""
     fields = _require_mapping(value, "token")
     token = fields.get("token")
-    if token is not None and (not isinstance(token, str) or not token):
-        raise RemoteProtocolError("token reply: token must be a non-empty string")
+    if token is not None:
+        # Hashed for every later authwithtoken/refreshjwt and written to the token store.
+        token = ascii_text(token, "token reply: token", max_length=MAX_TOKEN_LENGTH, quote=False)
     key_hex = fields.get("key")
-    if key_hex is not None and not isinstance(key_hex, str):
-        raise RemoteProtocolError("token reply: key must be a string")
+    if key_hex is not None:
+        key_hex = ascii_text(
+            key_hex,
+            "token reply: key",
+            max_length=MAX_KEY_HEX_LENGTH,
+            allow_empty=True,
+            quote=False,
+        )
     return TokenInfo(
         token=token,
         key_hex=key_hex,
-        valid_until=_require_int(fields.get("validUntil"), "validUntil"),
-        token_rights=_require_int(fields.get("tokenRights"), "tokenRights"),
+        valid_until=_loxone_time(fields.get("validUntil"), "token reply: validUntil"),
+        # A bit set ([DOC] "List of permission bit-flags"), a uint32 like every Loxone bit map.
+        token_rights=whole_number(
+            fields.get("tokenRights"), "token reply: tokenRights", low=0, high=UINT32_MAX
+        ),
         unsecure_password=_optional_bool(fields.get("unsecurePass"), "unsecurePass"),
     )
+
+
+def _loxone_time(raw: object, what: str) -> int:
+    """A Loxone time from the wire: whole seconds since 2009-01-01 UTC, a uint32 on the
+    Miniserver (so it always converts to a finite float and a valid date)."""
+    return whole_number(raw, what, low=0, high=UINT32_MAX)
 
 
 def loxone_time_to_unix(seconds: int) -> int:
@@ -186,14 +217,6 @@ def _require_mapping(value: object, what: str) -> Mapping[str, object]:
     return value
 
 
-def _require_int(raw: object, name: str) -> int:
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw.strip())
-    raise RemoteProtocolError(f"token reply: {name} must be a whole number, got {raw!r:.40}")
-
-
 def _optional_bool(raw: object, name: str) -> bool:
     if raw is None:
         return False
@@ -201,7 +224,7 @@ def _optional_bool(raw: object, name: str) -> bool:
         return raw
     if raw in ("true", "false", 0, 1):
         return raw in ("true", 1)
-    raise RemoteProtocolError(f"token reply: {name} must be true or false, got {raw!r:.40}")
+    raise RemoteProtocolError(f"token reply: {name} must be true or false, got {describe(raw)}")
 
 
 # --- commands -----------------------------------------------------------------------------------

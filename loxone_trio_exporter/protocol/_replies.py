@@ -14,13 +14,18 @@ What varies between firmware versions and commands, and is accepted here:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from ..errors import RemoteProtocolError
+from ._checks import as_whole_number, describe, in_range, whole_number
 from ._codes import ResponseCode
+
+#: Loxone status codes are HTTP-like three-digit numbers (200 ... 901, protocol doc §4.5).
+MAX_RESPONSE_CODE = 999
 
 
 @attrs.frozen
@@ -92,13 +97,10 @@ def _parse_code(body: Mapping[str, Any]) -> int:
     raw = body["Code"] if "Code" in body else body.get("code")
     if isinstance(raw, bool):  # bool is an int subclass; true/false is not a status code
         raise RemoteProtocolError(f"LL status code must be a number, got {raw!r}")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw.strip())
-    if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    raise RemoteProtocolError(f"LL reply has no usable Code/code: {raw!r:.40}")
+    code = as_whole_number(raw, integral_floats=True)
+    if code is None:
+        raise RemoteProtocolError(f"LL reply has no usable Code/code: {describe(raw)}")
+    return in_range(code, "LL status code", low=0, high=MAX_RESPONSE_CODE)
 
 
 def value_as_mapping(value: object) -> dict[str, Any]:
@@ -117,6 +119,32 @@ def value_as_mapping(value: object) -> dict[str, Any]:
             if isinstance(parsed, dict):
                 return parsed
     raise RemoteProtocolError(f"LL.value is not an object: {value!r:.60}")
+
+
+#: ``jdev/sps/LoxAPPversion3`` answers the structure's ``lastModified``, "2021-01-20 21:15:12".
+MAX_STRUCTURE_VERSION_LENGTH = 64
+
+
+def parse_structure_version(value: object) -> str:
+    """The ``LL.value`` of ``jdev/sps/LoxAPPversion3``, without surrounding whitespace.
+
+    Only its length and characters are checked, not the date format: the session compares it
+    with the cached one, and a version that is no time simply has no timestamp metric. It goes
+    into log lines and the cache, so it must be short and printable.
+    """
+    if not isinstance(value, str):
+        raise RemoteProtocolError("LoxAPPversion3 reply: LL.value is not a string")
+    version = value.strip()
+    if len(version) > MAX_STRUCTURE_VERSION_LENGTH:
+        raise RemoteProtocolError(
+            f"LoxAPPversion3 reply: the version must have at most {MAX_STRUCTURE_VERSION_LENGTH} "
+            f"characters, got {len(version)}"
+        )
+    if not version.isprintable():
+        raise RemoteProtocolError(
+            f"LoxAPPversion3 reply: the version must be printable text, got {describe(version)}"
+        )
+    return version
 
 
 def encode_ll_reply(
@@ -157,6 +185,17 @@ class ApiKeyInfo:
     local: bool | None = None
 
 
+#: ``httpsStatus``, a small enumeration (1 = TLS available, 2 = certificate expired).
+MAX_HTTPS_STATUS = 255
+# The serial as apiKey writes it ("50:4F:94:10:B8:4A"); letters beyond hex occur in anonymised
+# sample files. It becomes a DNS label of the CloudDNS name (§1.3), so it must be non-empty and
+# short, of letters, digits and colons only.
+_SERIAL = re.compile(r"[0-9A-Za-z:]{1,32}")
+# A firmware version: dot-separated decimal numbers ("14.5.12.7"). Version checks compare them
+# as integers; \d (Unicode decimal digits) is exactly what int() reads, unlike str.isdigit().
+_VERSION = re.compile(r"\d{1,9}(?:\.\d{1,9}){0,7}")
+
+
 def parse_api_key_value(value: object) -> ApiKeyInfo:
     """Decode the ``LL.value`` of ``jdev/cfg/apiKey``."""
     fields = value_as_mapping(value)
@@ -164,6 +203,14 @@ def parse_api_key_value(value: object) -> ApiKeyInfo:
     version = fields.get("version", "")
     if not isinstance(serial, str) or not isinstance(version, str):
         raise RemoteProtocolError("apiKey reply: snr and version must be strings")
+    if not _SERIAL.fullmatch(serial):
+        raise RemoteProtocolError(
+            f"apiKey reply: snr must be 1 to 32 letters, digits or colons, got {describe(serial)}"
+        )
+    if version and not _VERSION.fullmatch(version):
+        raise RemoteProtocolError(
+            f"apiKey reply: version must be numbers separated by dots, got {describe(version)}"
+        )
     return ApiKeyInfo(
         serial=serial,
         version=version,
@@ -188,11 +235,7 @@ def encode_api_key_value(info: ApiKeyInfo) -> str:
 def _optional_int(raw: object, name: str) -> int | None:
     if raw is None:
         return None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.isdigit():
-        return int(raw)
-    raise RemoteProtocolError(f"apiKey reply: {name} must be a number, got {raw!r:.40}")
+    return whole_number(raw, f"apiKey reply: {name}", low=0, high=MAX_HTTPS_STATUS)
 
 
 def _optional_bool(raw: object, name: str) -> bool | None:
@@ -200,4 +243,4 @@ def _optional_bool(raw: object, name: str) -> bool | None:
         return raw
     if raw in ("true", "false", 0, 1):
         return raw in ("true", 1)
-    raise RemoteProtocolError(f"apiKey reply: {name} must be true or false, got {raw!r:.40}")
+    raise RemoteProtocolError(f"apiKey reply: {name} must be true or false, got {describe(raw)}")

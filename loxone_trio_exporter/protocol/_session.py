@@ -59,7 +59,7 @@ from ._crypto import (
 )
 from ._events import Event, FileReceived, KeepaliveReceived, OutOfService, TextReply
 from ._reader import MessageReader
-from ._replies import LLReply, normalize_command, value_as_mapping
+from ._replies import LLReply, normalize_command, parse_structure_version, value_as_mapping
 from ._session_states import (
     ECHO_PREFIXES,
     SENT_IN_CLEAR,
@@ -405,9 +405,7 @@ class ClientSession:
     def _on_version(self, reply: LLReply) -> list[SessionEvent]:
         if not reply.ok:
             return self._refused("LoxAPPversion3", reply)
-        if not isinstance(reply.value, str):
-            raise RemoteProtocolError("LoxAPPversion3 reply: LL.value is not a string")
-        version = reply.value.strip()
+        version = parse_structure_version(reply.value)
         if version == self._cached_last_modified:
             self._lifecycle.advance(Step.STRUCTURE_UNCHANGED, remote=True)
             enable = self._send(Request.ENABLE, ENABLE_UPDATES_COMMAND)
