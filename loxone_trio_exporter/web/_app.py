@@ -3,7 +3,8 @@
 The app reads state through ``WebSource`` only (immutable snapshots from the state owner), so it
 holds no state of its own and never touches protocol internals. With a reload callback it also
 serves ``POST /-/reload`` as Prometheus does: 200 when the config was reloaded, 500 with the
-errors when it was not; any other method is 405.
+errors when it was not; any other method is 405. The reload starts only once the request has
+been read whole; a malformed one gets 400 and reloads nothing.
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ def create_app(
     if reload is not None:
 
         async def reload_config() -> Response:
+            # Quart runs a handler as soon as the headers are in. A request whose body turns out
+            # malformed or cut short is answered 400 by Hypercorn, and must not have reloaded:
+            # so the whole body is read first (its content is ignored, as by Prometheus). On a
+            # bad body the connection ends and Quart-Trio cancels this handler right here.
+            await request.get_data(cache=False)
             outcome = await reload()
             return Response(
                 outcome.message + "\n",
