@@ -33,6 +33,11 @@ from ._wire import RawControl, RawPlace, RawStructure, structure_raw
 MAX_CONTROL_DEPTH = 32
 
 _INT_KEY = re.compile(r"-?[0-9]{1,18}")  # bounded: int() refuses very long digit strings
+#: ``lastModified`` is a time like "2025-01-02 03:04:05"; its format is not enforced (the
+#: exporter takes the version from LoxAPPversion3), but a megabyte of it is not a time.
+MAX_LAST_MODIFIED_LENGTH = 64
+#: Room types are small numbers; anything outside int32 is read as no type.
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 def load_structure(data: bytes | str) -> Structure:
@@ -116,7 +121,7 @@ class _Builder:
             for control in (raw.controls or {}).values()
         )
         return Structure(
-            last_modified=raw.lastModified or "",
+            last_modified=_last_modified(raw.lastModified),
             ms_info=raw.msInfo if raw.msInfo is not None else MiniserverInfo(),
             rooms=self.rooms,
             categories=self.categories,
@@ -229,5 +234,16 @@ def _strings(raw: Mapping[str, object]) -> dict[str, str]:
     }
 
 
+def _last_modified(value: str | None) -> str:
+    if value is not None and len(value) > MAX_LAST_MODIFIED_LENGTH:
+        raise StructureError(
+            f"structure file: lastModified: expected a time like 2025-01-02 03:04:05, "
+            f"got {len(value)} characters"
+        )
+    return value or ""
+
+
 def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, int) and not isinstance(value, bool) and _INT32_MIN <= value <= _INT32_MAX:
+        return value
+    return None

@@ -95,8 +95,15 @@ def _loose_str(value: object, _: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _loose_int(value: object, _: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+#: msInfo's numbers are small enumerations (miniserverType 0-4, tempUnit 0-1, [DOC-SF] msInfo);
+#: the bound leaves room for new values but keeps absurd ones (10**400) out of the model.
+MAX_MS_INFO_NUMBER = 255
+
+
+def _loose_small_int(value: object, _: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_MS_INFO_NUMBER:
+        return value
+    return None  # wrong type or out of range: read as absent, like any descriptive field
 
 
 def _checked_mapping(hook: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
@@ -132,8 +139,8 @@ def _make_converter() -> cattrs.Converter:
         hostname=override(struct_hook=_loose_str),
         location=override(struct_hook=_loose_str),
         language_code=override(rename="languageCode", struct_hook=_loose_str),
-        miniserver_type=override(rename="miniserverType", struct_hook=_loose_int),
-        temp_unit=override(rename="tempUnit", struct_hook=_loose_int),
+        miniserver_type=override(rename="miniserverType", struct_hook=_loose_small_int),
+        temp_unit=override(rename="tempUnit", struct_hook=_loose_small_int),
     )
     converter.register_structure_hook(MiniserverInfo, _checked_mapping(loose_ms_info))
     return converter
