@@ -193,7 +193,7 @@ def test_known_hash_algorithm_names_pass(raw: object, expected: HashAlgorithm) -
 
 
 @pytest.mark.parametrize(
-    "raw", ["SHA256" + " " * 11, "SHA512", "x" * 100_000, 256, math.nan, True], ids=repr
+    "raw", ["SHA256" + " " * 11, "SHA512", "x" * 100_000, 256, math.nan, True], ids=short_id
 )
 def test_unknown_or_over_long_hash_algorithm_names_are_refused(raw: object) -> None:
     message = refused(HashAlgorithm.from_reply, raw, match="unknown hashAlg")
@@ -283,7 +283,7 @@ def test_a_missing_serial_is_refused() -> None:
 @pytest.mark.parametrize(
     "version",
     ["", "9", "14.5.12.7", "1.2.3.4.5.6.7.8", "999999999.0", "\u0663.\u0661"],
-    ids=repr,
+    ids=short_id,
 )
 def test_dotted_decimal_versions_pass(version: str) -> None:
     assert parse_api_key_value({**API_KEY, "version": version}).version == version
@@ -292,7 +292,7 @@ def test_dotted_decimal_versions_pass(version: str) -> None:
 @pytest.mark.parametrize(
     "version",
     ["1.2.3.4.5.6.7.8.9", "1000000000.0", "²", "1..2", "1.", "v14", "14.5 beta", "1" * 5000],
-    ids=repr,
+    ids=short_id,
 )
 def test_other_versions_are_refused(version: str) -> None:
     message = refused(
