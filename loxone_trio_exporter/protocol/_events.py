@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from ._replies import LLReply
@@ -31,28 +33,28 @@ class FileReceived:
 class ValueStatesReceived:
     """A value-state table: ``(raw_uuid, value)`` pairs in wire order."""
 
-    states: tuple[ValueState, ...]
+    states: Sequence[ValueState]
 
 
 @attrs.frozen
 class TextStatesReceived:
     """A text-state table."""
 
-    states: tuple[TextState, ...]
+    states: Sequence[TextState]
 
 
 @attrs.frozen
 class DaytimerStatesReceived:
     """A daytimer-state table."""
 
-    states: tuple[DaytimerState, ...]
+    states: Sequence[DaytimerState]
 
 
 @attrs.frozen
 class WeatherStatesReceived:
     """A weather-state table."""
 
-    states: tuple[WeatherState, ...]
+    states: Sequence[WeatherState]
 
 
 @attrs.frozen

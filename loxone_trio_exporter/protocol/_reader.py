@@ -38,19 +38,21 @@ from ._events import (
     WeatherStatesReceived,
 )
 from ._header import HEADER_BIN_TYPE, HEADER_SIZE, MessageHeader, encode_header, parse_header
-from ._replies import try_parse_ll_reply
-from ._tables import (
-    decode_daytimer_states,
-    decode_text_states,
-    decode_value_states,
-    decode_weather_states,
+from ._packed import (
+    packed_daytimer_states,
+    packed_text_states,
+    packed_value_states,
+    packed_weather_states,
 )
+from ._replies import try_parse_ll_reply
 
+# Tables stay packed and are decoded while they are applied (``_packed``: no table costs
+# more memory than its own bytes); each is checked whole here.
 _BINARY_DECODERS: dict[MessageIdentifier, Callable[[bytes], Event]] = {
-    MessageIdentifier.VALUE_STATES: lambda p: ValueStatesReceived(decode_value_states(p)),
-    MessageIdentifier.TEXT_STATES: lambda p: TextStatesReceived(decode_text_states(p)),
-    MessageIdentifier.DAYTIMER_STATES: lambda p: DaytimerStatesReceived(decode_daytimer_states(p)),
-    MessageIdentifier.WEATHER_STATES: lambda p: WeatherStatesReceived(decode_weather_states(p)),
+    MessageIdentifier.VALUE_STATES: lambda p: ValueStatesReceived(packed_value_states(p)),
+    MessageIdentifier.TEXT_STATES: lambda p: TextStatesReceived(packed_text_states(p)),
+    MessageIdentifier.DAYTIMER_STATES: lambda p: DaytimerStatesReceived(packed_daytimer_states(p)),
+    MessageIdentifier.WEATHER_STATES: lambda p: WeatherStatesReceived(packed_weather_states(p)),
     MessageIdentifier.FILE: FileReceived,
     MessageIdentifier.TEXT: lambda p: _text_event(_decode_utf8(p)),
 }

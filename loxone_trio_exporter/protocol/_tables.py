@@ -14,7 +14,7 @@ order of magnitude cheaper than an attrs ``__init__`` per record.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -74,15 +74,19 @@ def decode_text_states(payload: bytes | memoryview) -> tuple[TextState, ...]:
     whole session. The last record may lack its padding (nothing follows it to align).
     """
     data = memoryview(payload)
+    return tuple(text_state_at(data, offset, length) for offset, length in text_records(data))
+
+
+def text_records(data: memoryview) -> Iterator[tuple[int, int]]:
+    """``(offset, text length)`` of every text-state record, checking that each one is whole."""
     size = len(data)
-    states: list[TextState] = []
     offset = 0
     while offset < size:
         if size - offset < TEXT_FIXED_SIZE:
             raise RemoteProtocolError(
                 f"truncated text-state record: {size - offset} bytes left, need 36", offset=offset
             )
-        uuid, icon_uuid, text_length = _TEXT_FIXED.unpack_from(data, offset)
+        text_length = _TEXT_FIXED.unpack_from(data, offset)[2]
         text_start = offset + TEXT_FIXED_SIZE
         text_end = text_start + text_length
         if text_end > size:
@@ -91,10 +95,16 @@ def decode_text_states(payload: bytes | memoryview) -> tuple[TextState, ...]:
                 f"only {size - text_start} follow",
                 offset=offset,
             )
-        text = str(data[text_start:text_end], "utf-8", "replace")
-        states.append(TextState(uuid=uuid, text=text, icon_uuid=icon_uuid))
+        yield offset, text_length
         offset = min(text_end + _padding_after(text_length), size)
-    return tuple(states)
+
+
+def text_state_at(data: memoryview, offset: int, text_length: int) -> TextState:
+    """The text-state record at ``offset`` (found by ``text_records``)."""
+    uuid, icon_uuid, _ = _TEXT_FIXED.unpack_from(data, offset)
+    text_start = offset + TEXT_FIXED_SIZE
+    text = str(data[text_start : text_start + text_length], "utf-8", "replace")
+    return TextState(uuid=uuid, text=text, icon_uuid=icon_uuid)
 
 
 def encode_text_states(states: Iterable[TextState], *, padding_byte: int = 0) -> bytes:
@@ -134,7 +144,7 @@ class DaytimerState:
 
     uuid: bytes
     default_value: float
-    entries: tuple[DaytimerEntry, ...]
+    entries: Sequence[DaytimerEntry]  # a tuple, or read from the table as used (_packed)
 
 
 def decode_daytimer_states(payload: bytes | memoryview) -> tuple[DaytimerState, ...]:
@@ -198,7 +208,7 @@ class WeatherState:
 
     uuid: bytes
     last_update: int
-    entries: tuple[WeatherEntry, ...]
+    entries: Sequence[WeatherEntry]  # a tuple, or read from the table as used (_packed)
 
 
 def decode_weather_states(payload: bytes | memoryview) -> tuple[WeatherState, ...]:
@@ -233,6 +243,15 @@ def _decode_counted_records(
     payload: bytes | memoryview, fixed: struct.Struct, entry: struct.Struct, table: str
 ) -> Iterator[tuple[tuple[Any, ...], Iterator[tuple[Any, ...]]]]:
     """Yield ``(fixed fields without the count, entry tuples)`` per record, checking sizes."""
+    for head, entries in counted_records(payload, fixed, entry, table):
+        yield head, entry.iter_unpack(entries)
+
+
+def counted_records(
+    payload: bytes | memoryview, fixed: struct.Struct, entry: struct.Struct, table: str
+) -> Iterator[tuple[tuple[Any, ...], memoryview]]:
+    """Yield ``(fixed fields without the count, the entries' bytes)`` per record, checking
+    every count against the bytes that follow it."""
     data = memoryview(payload)
     size = len(data)
     offset = 0
@@ -242,7 +261,7 @@ def _decode_counted_records(
         entries_start = offset + fixed.size
         _check_count(count, entry.size, size - entries_start, table, offset)
         offset = entries_start + count * entry.size
-        yield tuple(head), entry.iter_unpack(data[entries_start:offset])
+        yield tuple(head), data[entries_start:offset]
 
 
 # --- shared checks --------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from ..errors import RemoteProtocolError, UnavailableError
 from ..protocol import ApiKeyInfo, SessionKey, parse_api_key_value, parse_ll_reply
 from ..protocol._codes import ResponseCode
 from ..protocol._session import ClientSession
+from ._backpressure import TableBudget
 from ._endings import AUTH_FAILURE_CAP_SECONDS, SessionEnded
 from ._http import HttpResponse, TlsError, http_get, open_stream
 from ._messages import (
@@ -108,6 +109,7 @@ class MiniserverConnection:
         self._structure: CachedStructure | None = None
         self._socket: SocketSession | None = None
         self._errors = InternalErrorLog(log, config.name)
+        self._table_budget = TableBudget()  # across sessions: queued tables outlive theirs
         self._restart_detail: str | None = None  # set by ``restart_session``
         self._in_session = False  # inside ``SocketSession.run``: there is a session to end
         self._stopping = False
@@ -239,6 +241,7 @@ class MiniserverConnection:
             structure=self._structure,
             timeouts=self._timeouts,
             kill_token_on_stop=self.config.kill_token_on_exit,
+            table_budget=self._table_budget,
         )
         try:
             stream = await self._connect(self._transport)

@@ -342,6 +342,12 @@ def exporter_families(miniservers: Sequence[MiniserverState]) -> list[MetricFami
             "Malformed frames or replies received from the Miniserver; each restarts the session.",
             {ms.labels: float(ms.protocol_errors) for ms in miniservers},
         ),
+        _counter(
+            "loxone_exporter_unknown_states_total",
+            "State events for UUIDs the Miniserver's structure file does not name; they are "
+            "ignored (a Miniserver whose structure changed without telling, or a faulty one).",
+            {ms.labels: float(ms.unknown_states) for ms in miniservers},
+        ),
         _per_miniserver(
             "loxone_exporter_last_event_timestamp_seconds",
             "Unix time (the exporter's clock) of the last state event table from the Miniserver.",

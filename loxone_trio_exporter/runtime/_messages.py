@@ -18,6 +18,7 @@ from ..protocol import (
     WeatherStatesReceived,
 )
 from ..structure import StateIndex, Structure
+from ._backpressure import TableBudget
 
 
 class ConnectionState(enum.Enum):
@@ -100,6 +101,13 @@ class TablesReceived:
 
     miniserver: str
     table: TableEvent = attrs.field(repr=False)
+    #: The table's bytes, counted in ``budget`` until the owner has applied it (``release``).
+    size: int = 0
+    budget: TableBudget | None = attrs.field(default=None, eq=False, repr=False)
+
+    def applied(self) -> None:
+        if self.budget is not None:
+            self.budget.release(self.size)
 
 
 @attrs.frozen

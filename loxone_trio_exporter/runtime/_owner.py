@@ -170,6 +170,13 @@ class StateOwner:
 
     def apply(self, message: Message, now: float) -> None:
         """Apply one message; ``now`` is trio's clock (``trio.current_time()``)."""
+        try:
+            self._apply(message, now)
+        finally:
+            if isinstance(message, TablesReceived):
+                message.applied()  # its bytes no longer count against its connection
+
+    def _apply(self, message: Message, now: float) -> None:
         state = self._miniservers.get(message.miniserver)
         if state is None:
             if isinstance(message, ConnectionRemoved):
@@ -234,16 +241,19 @@ class StateOwner:
             # a Miniserver without a usable structure: count the events, nothing else.
             state.events_before[TABLE_NAMES[type(table)]] += len(table.states)
         elif isinstance(table, ValueStatesReceived):
-            values.apply_values(table.states)
-            state.record_values(table.states)
+            known = state.index if state.index is not None else ()
+            strangers = values.apply_values(table.states, known)
+            state.record_values(table.states, strangers)
         elif isinstance(table, TextStatesReceived):
-            values.apply_texts(table.states)
-            state.record_texts(table.states)
+            values.apply_texts(state.take_texts(table.states).values(), events=len(table.states))
         elif isinstance(table, DaytimerStatesReceived):
-            values.apply_daytimers(table.states)
-            state.record_daytimers(table.states)
+            entries = state.take_daytimers(table.states)
+            values.apply_daytimer_entries(entries.items(), events=len(table.states))
         else:
             values.apply_weather(table.states)
+            index = state.index
+            if index is not None:
+                state.count_strangers(sum(1 for s in table.states if s.uuid not in index))
 
     def _status_changed(self, state: MiniserverState, message: StatusChanged) -> None:
         state.connection = message.state
@@ -254,6 +264,7 @@ class StateOwner:
             self._stale_at.pop(state.name, None)
 
     def _structure_ready(self, state: MiniserverState, message: StructureReady) -> None:
+        state.structure_loaded()
         state.structure = message.structure
         state.index = message.index
         if state.values is not None and message.last_modified == state.last_modified:

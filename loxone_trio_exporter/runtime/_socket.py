@@ -27,6 +27,7 @@ from ..protocol import (
     WeatherStatesReceived,
 )
 from ..protocol._codes import ResponseCode
+from ..protocol._packed import PackedRecords
 from ..protocol._session import (
     Authenticated,
     ClientSession,
@@ -44,6 +45,7 @@ from ..protocol._session import (
     UpdatesEnabled,
 )
 from ..structure import StateIndex, Structure, build_state_index, load_structure
+from ._backpressure import TableBudget
 from ._endings import SessionEnded, closed, failed
 from ._messages import (
     ConnectionState,
@@ -110,6 +112,7 @@ class SocketSession:
         structure: CachedStructure | None,
         timeouts: Timeouts,
         kill_token_on_stop: bool,
+        table_budget: TableBudget | None = None,
     ) -> None:
         self.name = name
         self.session = session
@@ -119,6 +122,7 @@ class SocketSession:
         self._tokens = tokens
         self._timeouts = timeouts
         self._kill_token_on_stop = kill_token_on_stop
+        self._table_budget = table_budget or TableBudget()
         self._stopping = False
         self._wait_scope: trio.CancelScope | None = None
         self._refresh_at = math.inf
@@ -260,7 +264,10 @@ class SocketSession:
 
     async def _on_event(self, event: SessionEvent) -> None:  # noqa: PLR0912 - one dispatch
         if isinstance(event, _TABLE_EVENTS):
-            await self._report(TablesReceived(self.name, event))
+            size = _payload_size(event.states)
+            if size:
+                await self._table_budget.acquire(size)  # waits only for a flood of big tables
+            await self._report(TablesReceived(self.name, event, size, self._table_budget))
         elif isinstance(event, Authenticated):
             log.debug("miniserver %s: authenticated (stored token: %s)", self.name, event.via_token)
             if event.via_token:
@@ -327,6 +334,10 @@ class SocketSession:
             len(index),
         )
         await self._report(StructureReady(self.name, structure, index, event.last_modified))
+
+
+def _payload_size(states: object) -> int:
+    return states.payload_size if isinstance(states, PackedRecords) else 0
 
 
 class _Timers:

@@ -7,7 +7,7 @@ events/s decoded and applied): one dict lookup per event, one dict store per own
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 
 from ..protocol import DaytimerState, TextState, ValueState, WeatherEntry, WeatherState
 from ._series import LabelSet, SeriesCatalogue
@@ -46,13 +46,15 @@ class MiniserverValues:
             self._published = self.control_values.copy()
         return self._published
 
-    def apply_values(self, states: Iterable[ValueState]) -> None:
+    def apply_values(self, states: Iterable[ValueState], known: Container[bytes] = ()) -> int:
+        """Apply a value table; returns how many of its states ``known`` (the structure's state
+        UUIDs) does not hold: those are counted, never stored (0 when ``known`` is empty)."""
         self._published = None  # once per table, not per event: the hot path stays as it was
         single_owner = self._single_owner.get
         control_owners = self.catalogue.control_values.get
         global_owners = self.catalogue.global_values.get
         control_values = self.control_values
-        count = unknown = 0
+        count = unknown = strangers = 0
         for raw, value in states:
             count += 1
             labels = single_owner(raw)
@@ -69,11 +71,15 @@ class MiniserverValues:
                 for labels in owners:
                     self.global_values[labels] = value
             else:
-                unknown += 1
+                unknown += 1  # not exported: excluded by a filter, or not in the structure
+                if known and raw not in known:
+                    strangers += 1
         self.events["value"] += count
         self.unknown_uuids += unknown
+        return strangers
 
-    def apply_texts(self, states: Iterable[TextState]) -> None:
+    def apply_texts(self, states: Iterable[TextState], *, events: int | None = None) -> None:
+        """``events``: how many the table held, when ``states`` are fewer (sorted out)."""
         owners_of = self.catalogue.control_values.get
         count = 0
         for state in states:
@@ -81,15 +87,23 @@ class MiniserverValues:
             text = state.text[:MAX_TEXT_LENGTH]
             for labels in owners_of(state.uuid, ()):
                 self.texts[labels] = text
-        self.events["text"] += count
+        self.events["text"] += count if events is None else events
 
     def apply_daytimers(self, states: Iterable[DaytimerState]) -> None:
+        self.apply_daytimer_entries(
+            ((state.uuid, len(state.entries)) for state in states), events=None
+        )
+
+    def apply_daytimer_entries(
+        self, entry_counts: Iterable[tuple[bytes, int]], *, events: int | None
+    ) -> None:
+        """Daytimers as ``(raw UUID, number of entries)``: all the export needs of them."""
         count = 0
-        for state in states:
+        for uuid, entries in entry_counts:
             count += 1
-            for labels in self.catalogue.daytimers.get(state.uuid, ()):
-                self.daytimer_entries[labels] = float(len(state.entries))
-        self.events["daytimer"] += count
+            for labels in self.catalogue.daytimers.get(uuid, ()):
+                self.daytimer_entries[labels] = float(entries)
+        self.events["daytimer"] += count if events is None else events
 
     def apply_weather(self, states: Iterable[WeatherState]) -> None:
         count = 0
