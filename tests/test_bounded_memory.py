@@ -15,6 +15,7 @@ import struct
 import pytest
 import trio
 import trio.testing
+from exporter_harness import miniserver, poll_async, start_exporter, start_simulator, value_of
 from owner_feed import family, feed, make_owner, structure_ready, tables
 
 from loxone_trio_exporter.protocol import (
@@ -37,7 +38,7 @@ from loxone_trio_exporter.protocol._packed import (
     packed_weather_states,
 )
 from loxone_trio_exporter.runtime._backpressure import TableBudget
-from loxone_trio_exporter.simulator import SimulatedMiniserver
+from loxone_trio_exporter.simulator import Fault, FaultKind, SimulatedMiniserver
 from loxone_trio_exporter.state import MAX_TEXT_LENGTH
 
 VALUE = struct.Struct("<16sd")
@@ -164,3 +165,60 @@ async def test_a_connection_waits_while_its_unapplied_tables_exceed_the_budget()
     budget.release(50)
     await budget.acquire(500)  # larger than the limit, alone: goes at once
     assert budget.in_flight == 500
+
+
+# --- end to end: the simulator's ``flood`` fault against the whole exporter -----------------------
+
+
+@pytest.mark.parametrize("table", ["value", "text"])
+async def test_a_flood_of_unknown_states_is_counted_and_leaves_the_other_alone(tmp_path, table):
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            faulty = await start_simulator(nursery, seed=1)
+            other = await start_simulator(nursery, seed=2, rate=50.0)
+            exporter = await start_exporter(
+                nursery, tmp_path, [miniserver(faulty, "faulty"), miniserver(other, "other")]
+            )
+            await exporter.wait_until_streaming("faulty", "other")
+            state = exporter.handle.owner._miniservers["faulty"]
+            kept = (len(state.raw_values), len(state.raw_texts))
+            faulty.inject(Fault(FaultKind.FLOOD, table=table, size=256 * 1024, seconds=1.0))
+
+            async def many_counted() -> bool:
+                total = await exporter.samples()
+                return (
+                    value_of(total, "loxone_exporter_unknown_states_total", miniserver="faulty")
+                    > 1000
+                )
+
+            await poll_async(many_counted, within=10)
+            assert (len(state.raw_values), len(state.raw_texts)) == kept
+            assert exporter.streaming("faulty")
+            assert exporter.streaming("other")
+            assert other.accounts.logins_ok == 1
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_table_over_the_limit_ends_only_that_session(tmp_path):
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            faulty = await start_simulator(nursery, seed=1)
+            other = await start_simulator(nursery, seed=2, rate=50.0)
+            exporter = await start_exporter(
+                nursery, tmp_path, [miniserver(faulty, "faulty"), miniserver(other, "other")]
+            )
+            await exporter.wait_until_streaming("faulty", "other")
+            faulty.inject(Fault(FaultKind.FLOOD, size=17 * 1024 * 1024, seconds=0.5))
+
+            async def refused() -> bool:
+                total = await exporter.samples()
+                return (
+                    value_of(total, "loxone_exporter_protocol_errors_total", miniserver="faulty")
+                    >= 1
+                )
+
+            await poll_async(refused, within=15)
+            await exporter.wait_until_streaming("faulty")
+            assert exporter.streaming("other")
+            assert other.accounts.logins_ok == 1
+            nursery.cancel_scope.cancel()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import attrs
 
 from ..protocol import CloseCode
+from ._flood import DEFAULT_FLOOD_BYTES, FLOOD_TABLES, MAX_FLOOD_BYTES
 
 
 class FaultKind(enum.StrEnum):
@@ -25,7 +26,8 @@ class FaultKind(enum.StrEnum):
     BOOT = "boot"  # HTTP 503 and WebSocket refused for ``seconds``; open sessions are cut
     TABLES_BEFORE_ACK = "tables_before_ack"  # quirk: tables before the enable reply
     ESTIMATED_HEADERS = "estimated_headers"  # quirk: estimated header before the structure file
-    CLEAR = "clear"  # end a stall or a boot early
+    FLOOD = "flood"  # ``table`` tables of ``size`` bytes, new UUIDs, for ``seconds``
+    CLEAR = "clear"  # end a stall, a boot or a flood early
 
 
 CLOSE_CODES = frozenset(
@@ -42,6 +44,7 @@ CLOSE_CODES = frozenset(
 DEFAULT_BLOCKED_SECONDS = 300
 DEFAULT_STALL_SECONDS = 3600.0
 DEFAULT_BOOT_SECONDS = 10.0
+DEFAULT_FLOOD_SECONDS = 60.0
 
 
 _N = TypeVar("_N", int, float)
@@ -58,6 +61,8 @@ class Fault:
     seconds: float = 0.0
     count: int = 1
     enabled: bool = True
+    table: str = "value"  # flood: "value" or "text"
+    size: int = DEFAULT_FLOOD_BYTES  # flood: bytes per table
 
 
 def parse_fault(document: object) -> Fault:
@@ -70,13 +75,9 @@ def parse_fault(document: object) -> Fault:
     except ValueError:
         known = ", ".join(k.value for k in FaultKind)
         raise FaultError(f"unknown fault kind {raw_kind!r}; known kinds: {known}") from None
-    if kind is FaultKind.CLOSE:
-        code = _number(document, "code", int, CloseCode.NORMAL)
-        if code not in CLOSE_CODES:
-            allowed = ", ".join(str(int(c)) for c in sorted(CLOSE_CODES))
-            raise FaultError(f"close code {code} is not one a Miniserver uses; use {allowed}")
-        default_seconds = DEFAULT_BLOCKED_SECONDS if code == CloseCode.BLOCKED else 0
-        return Fault(kind, code=code, seconds=_number(document, "seconds", int, default_seconds))
+    parse_options = _OPTION_PARSERS.get(kind)
+    if parse_options is not None:
+        return parse_options(document)
     if kind is FaultKind.STALL:
         return Fault(kind, seconds=_number(document, "seconds", float, DEFAULT_STALL_SECONDS))
     if kind is FaultKind.BOOT:
@@ -89,6 +90,33 @@ def parse_fault(document: object) -> Fault:
             raise FaultError(f'"enabled" must be true or false, got {enabled!r}')
         return Fault(kind, enabled=enabled)
     return Fault(kind)
+
+
+def _close(document: Mapping[str, object]) -> Fault:
+    code = _number(document, "code", int, CloseCode.NORMAL)
+    if code not in CLOSE_CODES:
+        allowed = ", ".join(str(int(c)) for c in sorted(CLOSE_CODES))
+        raise FaultError(f"close code {code} is not one a Miniserver uses; use {allowed}")
+    default_seconds = DEFAULT_BLOCKED_SECONDS if code == CloseCode.BLOCKED else 0
+    seconds = _number(document, "seconds", int, default_seconds)
+    return Fault(FaultKind.CLOSE, code=code, seconds=seconds)
+
+
+def _flood(document: Mapping[str, object]) -> Fault:
+    table = document.get("table", "value")
+    if table not in FLOOD_TABLES:
+        raise FaultError(f'"table" must be one of {", ".join(FLOOD_TABLES)}, got {table!r}')
+    size = _number(document, "size", int, DEFAULT_FLOOD_BYTES)
+    if not 24 <= size <= MAX_FLOOD_BYTES:
+        raise FaultError(f'"size" must be 24 to {MAX_FLOOD_BYTES} bytes, got {size}')
+    seconds = _number(document, "seconds", float, DEFAULT_FLOOD_SECONDS)
+    return Fault(FaultKind.FLOOD, seconds=seconds, table=str(table), size=size)
+
+
+_OPTION_PARSERS: dict[FaultKind, Callable[[Mapping[str, object]], Fault]] = {
+    FaultKind.CLOSE: _close,
+    FaultKind.FLOOD: _flood,
+}
 
 
 def _number(document: Mapping[str, object], key: str, kind: type[_N], default: _N) -> _N:

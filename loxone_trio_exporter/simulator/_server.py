@@ -292,6 +292,7 @@ class SimulatedServer:
             FaultKind.BOOT: self._boot,
             FaultKind.TABLES_BEFORE_ACK: self._quirk,
             FaultKind.ESTIMATED_HEADERS: self._quirk,
+            FaultKind.FLOOD: self._flood,
             FaultKind.CLEAR: self._clear,
         }
         handlers[fault.kind](fault, list(self.clients))
@@ -329,8 +330,15 @@ class SimulatedServer:
         else:
             self.estimated_headers = fault.enabled
 
-    def _clear(self, _fault: Fault, _clients: list[WebSocketClient]) -> None:
+    def _flood(self, fault: Fault, clients: list[WebSocketClient]) -> None:
+        for client in clients:
+            if client in self.streaming_clients:
+                client.flood(fault.table, fault.size, fault.seconds)
+
+    def _clear(self, _fault: Fault, clients: list[WebSocketClient]) -> None:
         self.stalled_until = self.booting_until = -math.inf
+        for client in clients:
+            client.stop_flood()
 
     def _out_of_service(self, clients: list[WebSocketClient]) -> None:
         for client in clients:

@@ -29,6 +29,7 @@ from wsproto.events import (
 )
 
 from ..protocol import MessageIdentifier, build_header
+from ._flood import flood_message
 from ._outputs import Close, Output, Send, StartStreaming
 from ._session import ServerSession
 
@@ -72,6 +73,8 @@ class WebSocketClient:
         )
         self._cancel_scope = trio.CancelScope()
         self._closing = False
+        self._nursery: trio.Nursery | None = None
+        self._flood_scope: trio.CancelScope | None = None
 
     # --- used by the server: faults and broadcasting ------------------------------------------
 
@@ -84,6 +87,28 @@ class WebSocketClient:
 
     def queue(self, message: bytes | str) -> None:
         self._queue(message)
+
+    def flood(self, table: str, size: int, seconds: float) -> None:
+        """Send ``table`` tables of ``size`` bytes back to back for ``seconds`` (``_flood``)."""
+        if self._nursery is None or self._closing:
+            return
+        self.stop_flood()
+        self._flood_scope = trio.CancelScope(deadline=trio.current_time() + seconds)
+        self._nursery.start_soon(self._flood, table, size, self._flood_scope)
+
+    def stop_flood(self) -> None:
+        if self._flood_scope is not None:
+            self._flood_scope.cancel()
+            self._flood_scope = None
+
+    async def _flood(self, table: str, size: int, scope: trio.CancelScope) -> None:
+        with scope:
+            try:
+                while not self._closing:
+                    for message in flood_message(table, size):
+                        await self._outbox_send.send(message)  # waits for the socket
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the client is gone
 
     def close(self, code: int, reason: str) -> None:
         """Send a close frame after what is queued, then end the connection."""
@@ -126,6 +151,7 @@ class WebSocketClient:
         try:
             with self._cancel_scope:
                 async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
                     nursery.start_soon(self._writer, nursery.cancel_scope)
                     nursery.start_soon(self._auth_watchdog)
                     await self._reader()
