@@ -40,6 +40,9 @@ class Settings:
     scale_controls: int = 1000
     scale_rate: float = 10.0  # value events per second per Miniserver
     scale_runs: int = 5
+    hostile_series: int = 10_000
+    hostile_seconds: float = 60.0  # each flood
+    hostile_refusals: int = 100
 
 
 def quick_settings(workdir: Path) -> Settings:
@@ -71,4 +74,7 @@ def quick_settings(workdir: Path) -> Settings:
         scale_controls=20,
         scale_rate=10.0,
         scale_runs=1,
+        hostile_series=300,
+        hostile_seconds=0.5,
+        hostile_refusals=2,
     )

@@ -46,6 +46,12 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
     "memory": [("imports only", None), ("RSS, 300 value series", None)],
     "idle CPU": [("share of one core", "<= 1.00")],
     "shutdown": [("SIGTERM -> process exit", "<= 1,000"), ("exit code", "<= 0")],
+    "hostile": [
+        ("RSS growth, unknown-UUID value tables", "<= 10"),
+        ("RSS growth, new-UUID text tables", "<= 10"),
+        ("RSS growth, 15 MiB value tables", "<= 10"),
+        ("RSS growth over refused over-limit structures", "<= 10"),
+    ],
     "scale": [
         ("start -> all Miniservers streaming", None),
         ("render, as the exporter reports it", None),

@@ -1,0 +1,141 @@
+"""Hostile-Miniserver scenario: memory while a Miniserver floods the exporter (issue: isolation).
+
+Floods (the simulator's ``flood`` fault, exporter and simulator in their own processes, 10k
+value series streaming at 100 events/s): value tables of 64 KiB whose UUIDs are not in the
+structure, text tables of 64 KiB with new UUIDs and 1,000 bytes of text each, and 15 MiB value
+tables back to back, each for ``hostile_seconds``. The exporter's RSS is read before each flood
+(its steady state) and at the flood's end; the budget is 10 MB of growth.
+
+Refusals (in this process): a structure of 17 MiB in four-byte characters (16 M characters
+would pass a limit that counts characters) is sent to the exporter's WebSocket client 100
+times, a new connection each time, with the cyclic collector left to itself; RSS after the
+first refusal and after the last must be the same within 10 MB.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import trio
+import trio.testing
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Request, TextMessage
+
+from loxone_trio_exporter.runtime._socket import MAX_MESSAGE_SIZE
+from loxone_trio_exporter.runtime._websocket import (
+    MESSAGE_TOO_BIG,
+    ClientWebSocket,
+    WebSocketClosed,
+)
+
+from ._pipeline import miniserver_split
+from ._processes import Exporter, Simulator, rss_bytes, sample_value
+from ._results import Figure, at_most, figure
+from ._settings import Settings
+
+SCENARIO = "hostile"
+BUDGET_MB = 10.0
+MB = 1_000_000
+FLOODS = (
+    ("unknown-UUID value tables of 64 KiB", {"table": "value", "size": 64 * 1024}),
+    ("new-UUID text tables of 64 KiB", {"table": "text", "size": 64 * 1024}),
+    ("15 MiB value tables back to back", {"table": "value", "size": 15 * 1024 * 1024}),
+)
+
+
+def run(settings: Settings) -> list[Figure]:
+    return [*_floods(settings), *_refusals(settings)]
+
+
+def _floods(settings: Settings) -> list[Figure]:
+    count, controls = miniserver_split(settings.hostile_series)
+    figures: list[Figure] = []
+    with Simulator(settings.workdir, controls=controls, count=count, rate=100.0) as simulator:
+        names = [(f"ms{index + 1}", port) for index, port in enumerate(simulator.ports)]
+        with Exporter(settings.workdir, names, name="hostile") as exporter:
+            exporter.wait_ready()
+            for name, options in FLOODS:
+                time.sleep(settings.settle_seconds)
+                before = exporter.rss()
+                unknown_before = _unknown(exporter)
+                simulator.fault("flood", seconds=settings.hostile_seconds, **options)
+                time.sleep(settings.hostile_seconds)
+                after = exporter.rss()
+                simulator.fault("clear")
+                exporter.wait_ready()
+                unknown = _unknown(exporter) - unknown_before
+                note = (
+                    f"{settings.hostile_seconds:g} s; RSS {before / MB:.1f} -> "
+                    f"{after / MB:.1f} MB; {unknown:,.0f} unknown states counted"
+                )
+                figures.append(
+                    figure(
+                        SCENARIO,
+                        f"RSS growth, {name}",
+                        "MB",
+                        [(after - before) / MB],
+                        at_most(BUDGET_MB),
+                        note=note,
+                    )
+                )
+    return figures
+
+
+def _unknown(exporter: Exporter) -> float:
+    return sample_value(exporter.scrape(), "loxone_exporter_unknown_states_total", miniserver="ms1")
+
+
+def _refusals(settings: Settings) -> list[Figure]:
+    """RSS of this process after the first and the last refused over-limit structure."""
+    text = "\N{GRINNING FACE}" * (17 * 1024 * 1024 // 4)  # 17 MiB in UTF-8, 4.4 M characters
+    assert len(text) < MAX_MESSAGE_SIZE < len(text.encode())
+    after_first = 0
+    for attempt in range(settings.hostile_refusals):
+        trio.run(_one_try, text)
+        if attempt == 0:
+            after_first = rss_bytes(os.getpid())
+    after_last = rss_bytes(os.getpid())
+    note = (
+        f"{settings.hostile_refusals} refusals of a 17 MiB structure of 4-byte characters; "
+        f"RSS {after_first / MB:.1f} -> {after_last / MB:.1f} MB, cyclic collector untouched"
+    )
+    return [
+        figure(
+            SCENARIO,
+            "RSS growth over refused over-limit structures",
+            "MB",
+            [(after_last - after_first) / MB],
+            at_most(BUDGET_MB),
+            note=note,
+        )
+    ]
+
+
+async def _one_try(text: str) -> None:
+    ours, theirs = trio.testing.memory_stream_pair()
+    client = ClientWebSocket(ours, max_message_size=MAX_MESSAGE_SIZE)
+    server = WSConnection(ConnectionType.SERVER)
+
+    async def serve() -> None:
+        while True:
+            server.receive_data(await theirs.receive_some())
+            if any(isinstance(event, Request) for event in server.events()):
+                break
+        await theirs.send_all(server.send(AcceptConnection(subprotocol="remotecontrol")))
+        payload = server.send(TextMessage(text))
+        view = memoryview(payload)
+        for start in range(0, len(view), 1 << 20):  # as a socket delivers it, in pieces
+            await theirs.send_all(view[start : start + (1 << 20)])
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        await client.open("127.0.0.1", "/ws/rfc6455", ["remotecontrol"])
+        code = 0
+        try:
+            await client.receive()
+        except WebSocketClosed as closed:
+            code = closed.code
+        if code != MESSAGE_TOO_BIG:
+            raise AssertionError(f"an over-limit structure was not refused (close {code})")
+        nursery.cancel_scope.cancel()
