@@ -233,6 +233,16 @@ class ClientSession:
         return self._user
 
     @property
+    def awaiting_reply(self) -> bool:
+        """Whether the answer to a command (or the structure file) is still awaited.
+
+        A reply the session cannot use (an unparseable code, a wrong echo) is reported as
+        ``UnexpectedReply`` and the wait goes on; the session has no clock, so the caller bounds
+        how long it waits, as it does for keepalive answers.
+        """
+        return self._pending is not None
+
+    @property
     def token_valid_until_unix(self) -> int | None:
         """When the token in use expires (Unix time), if the session has one."""
         if self._token is None or self._token_valid_until is None:
