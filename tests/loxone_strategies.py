@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import strategies as st
 
 from loxone_trio_exporter.protocol import (
@@ -88,3 +90,80 @@ _payloadless = st.sampled_from([MessageIdentifier.KEEPALIVE, MessageIdentifier.O
 )
 
 logical_messages = st.one_of(_table_messages, _text_messages, _file_messages, _payloadless)
+
+# --- hostile values: what a broken or malicious Miniserver may put where a number or text goes ---
+# Raw JSON literals (text), so that they can hold what json.dumps never writes: integers of
+# thousands of digits, NaN and the infinities (which Python's json reads), deep nesting.
+
+_UINT32_EDGES = [-(2**31) - 1, -1, 0, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63, 2**64]
+hostile_numbers = st.one_of(
+    st.sampled_from(_UINT32_EDGES).map(str),
+    st.integers(min_value=-(2**80), max_value=2**80).map(str),
+    st.sampled_from(
+        [
+            "1" + "0" * 400,  # passes for an int, but float() of it overflows
+            "9" * 5000,  # beyond Python's int digit limit: json.loads refuses it
+            "1e400",  # json reads it as inf
+            "-1e400",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1.5",
+            "200.0",
+            "-0.0",
+            "4294967295.0",
+        ]
+    ),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+hostile_strings = st.one_of(
+    st.sampled_from(
+        [
+            '"²"',  # isdigit() but not int()-able
+            '"\\u0661\\u0662"',  # Arabic-Indic digits
+            '"\\ud800"',  # a lone surrogate: str.encode() fails on it
+            '""',
+            '" 42 "',
+            '"-1"',
+            '"4294967296"',
+            '"' + "9" * 5000 + '"',
+            '"' + "x" * 70_000 + '"',
+            '"a\\nb\\u0000c"',
+            '"SHA256"',
+            '"SHA-512"',
+            '"2021-01-20 21:15:12"',
+            "\"{'snr': 5}\"",
+        ]
+    ),
+    st.text(max_size=24).map(lambda text: json.dumps(text, ensure_ascii=False)),
+)
+hostile_structures = st.sampled_from(
+    [
+        "true",
+        "false",
+        "null",
+        "[]",
+        "{}",
+        '{"a": 1}',
+        "[1, 2, 3]",
+        '[{"x": null}]',
+        "[" * 5000 + "]" * 5000,  # nested beyond the recursion limit
+    ]
+)
+hostile_json_literals = st.one_of(hostile_numbers, hostile_strings, hostile_structures)
+
+# Text that is not a usable reply at all: garbage, half JSON, a fenc-like Base64 blob.
+garbage_texts = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(
+        [
+            "",
+            "{",
+            '{"LL": ',
+            '{"LL": []}',
+            '{"LL": {"Code": "200"}',
+            "bm90IGEgY2lwaGVy",
+            "<html><body><errorcode>500</errorcode></body></html>",
+        ]
+    ),
+)
