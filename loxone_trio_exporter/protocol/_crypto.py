@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections import deque
 from collections.abc import Callable
 from urllib.parse import quote, unquote
 
@@ -37,7 +38,12 @@ AES_IV_SIZE = 16
 AES_BLOCK_SIZE = 16
 
 _ENCRYPTED_PREFIXES = ("jdev/sys/enc/", "jdev/sys/fenc/", "dev/sys/enc/", "dev/sys/fenc/")
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END [A-Z0-9 ]+-----", re.DOTALL)
+# Markers found one kind at a time: one pattern spanning BEGIN ... END (lazily) would rescan the
+# rest of the text from every BEGIN without an END, quadratic in a hostile answer's length.
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]+-----")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]+-----")
+#: A getcertificate chain is a few KiB; the bound keeps a hostile answer from costing more.
+MAX_PUBLIC_KEY_TEXT_LENGTH = 256 * 1024
 _WHITESPACE = re.compile(r"\s+")
 
 # --- the Miniserver's public key -----------------------------------------------------------------
@@ -64,10 +70,13 @@ def load_public_key(text: str) -> RSAPublicKey:
 
 
 def _load_public_key_any(text: str) -> PublicKeyTypes:
-    blocks = _PEM_BLOCK.findall(text)
-    if not blocks:
+    if len(text) > MAX_PUBLIC_KEY_TEXT_LENGTH:
+        raise RemoteProtocolError(
+            f"public key: {len(text)} characters, at most {MAX_PUBLIC_KEY_TEXT_LENGTH} expected"
+        )
+    body = _last_pem_body(text)
+    if body is None:
         raise RemoteProtocolError("public key: no -----BEGIN ...----- block found")
-    _label, body = blocks[-1]
     der = _b64decode(body, "public key")
     # The label cannot be trusted (getPublicKey calls an SPKI a CERTIFICATE), so the DER decides.
     try:
@@ -80,6 +89,20 @@ def _load_public_key_any(text: str) -> PublicKeyTypes:
         raise RemoteProtocolError(
             "public key: the PEM block holds neither an X.509 certificate nor a public key"
         ) from None
+
+
+def _last_pem_body(text: str) -> str | None:
+    """What lies between the last END marker and the BEGIN marker closest before it."""
+    end = _last_match(_PEM_END, text, len(text))
+    begin = None if end is None else _last_match(_PEM_BEGIN, text, end.start())
+    if end is None or begin is None:
+        return None
+    return text[begin.end() : end.start()]
+
+
+def _last_match(pattern: re.Pattern[str], text: str, stop: int) -> re.Match[str] | None:
+    last = deque(pattern.finditer(text, 0, stop), maxlen=1)
+    return last[0] if last else None
 
 
 # --- session key ----------------------------------------------------------------------------------
