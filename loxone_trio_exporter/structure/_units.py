@@ -12,9 +12,11 @@ import re
 from collections.abc import Mapping
 
 # One printf directive: either the escaped percent sign or a full conversion with optional flags,
-# width, precision and length modifier (including the MSVC ``I64``/``I32`` forms).
+# width, precision and length modifier (including the MSVC ``I64``/``I32`` forms). A width never
+# starts with 0 (a leading 0 is the flag): were both allowed to take zeros, a format of thousands
+# of zeros from a hostile structure file would take quadratic time to reject.
 _DIRECTIVE = re.compile(
-    r"%(?:%|[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*)?)?"
+    r"%(?:%|[-+ #0']*(?:[1-9]\d*|\*)?(?:\.(?:\d+|\*)?)?"
     r"(?:hh|h|ll|l|L|q|j|z|t|I64|I32|I|w)?[diouxXeEfFgGaAcCsSpn])"
 )
 
