@@ -10,6 +10,7 @@ import json
 import math
 import re
 import struct
+import time
 
 import pytest
 
@@ -27,6 +28,7 @@ from loxone_trio_exporter.protocol import (
     encode_ll_reply,
     encode_value_states,
     frame_text_message,
+    load_public_key,
     parse_api_key_value,
     parse_getkey2_value,
     parse_ll_reply,
@@ -41,7 +43,7 @@ from loxone_trio_exporter.protocol._session import (
     StructureLoaded,
     TokenAcquired,
 )
-from loxone_trio_exporter.structure import structure_from_dict
+from loxone_trio_exporter.structure import structure_from_dict, unit_from_format
 
 UINT32_MAX = 2**32 - 1
 KEY_HEX = "41" * 40  # 80 hex characters, like a real one-time key
@@ -494,3 +496,32 @@ def test_header_length_is_checked_against_the_payload_not_trusted() -> None:
     reader = MessageReader()
     assert reader.receive(build_header(MessageIdentifier.VALUE_STATES, 24)) is None
     assert isinstance(reader.receive(bytes(24)), ValueStatesReceived)
+
+
+# --- hostile text sizes: refused or read in linear time ------------------------------------------
+# The time limits are 100 times what the linear code takes on a slow machine and a tiny fraction
+# of what the former quadratic patterns took (minutes to hours): guards, not benchmarks.
+
+LINEAR_TIME_LIMIT_SECONDS = 2.0
+
+
+def test_public_key_text_longer_than_256_kib_is_refused() -> None:
+    longest = "x" * (256 * 1024)
+    refused(load_public_key, longest, match="no -----BEGIN")
+    refused(load_public_key, longest + "x", match="262145 characters, at most 262144 expected")
+
+
+def test_public_key_full_of_begin_markers_is_refused_in_linear_time() -> None:
+    text = "-----BEGIN A-----x" * (256 * 1024 // 18)
+    started = time.perf_counter()
+    refused(load_public_key, text, match="no -----BEGIN")
+    assert time.perf_counter() - started < LINEAR_TIME_LIMIT_SECONDS
+
+
+def test_format_string_of_many_zeros_is_read_in_linear_time() -> None:
+    # A 0 is a flag or (not first) part of a width, never both: no quadratic backtracking.
+    assert unit_from_format("%08.2f °C") == "°C"
+    assert unit_from_format("%00.2f%%") == "%"
+    started = time.perf_counter()
+    assert unit_from_format("%" + "0" * 1_000_000 + "!") == ""
+    assert time.perf_counter() - started < LINEAR_TIME_LIMIT_SECONDS
