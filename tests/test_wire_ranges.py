@@ -29,6 +29,7 @@ from loxone_trio_exporter.protocol import (
     encode_value_states,
     frame_text_message,
     load_public_key,
+    loxone_time_to_unix,
     parse_api_key_value,
     parse_getkey2_value,
     parse_ll_reply,
@@ -42,6 +43,7 @@ from loxone_trio_exporter.protocol._session import (
     SessionFailed,
     StructureLoaded,
     TokenAcquired,
+    token_refresh_delay,
 )
 from loxone_trio_exporter.structure import structure_from_dict, unit_from_format
 
@@ -525,3 +527,16 @@ def test_format_string_of_many_zeros_is_read_in_linear_time() -> None:
     started = time.perf_counter()
     assert unit_from_format("%" + "0" * 1_000_000 + "!") == ""
     assert time.perf_counter() - started < LINEAR_TIME_LIMIT_SECONDS
+
+
+# --- token times in the past ---------------------------------------------------------------------
+
+
+def test_an_expired_valid_until_refreshes_at_once_unless_a_floor_is_asked() -> None:
+    # validUntil = 0 is in range (2009-01-01): by default the refresh is due at once; a caller
+    # that refreshes after every refresh passes a floor, so it cannot be driven into a loop.
+    now = 1_800_000_000.0
+    expired = float(loxone_time_to_unix(0))
+    assert token_refresh_delay(expired, now) == 0.0
+    assert token_refresh_delay(expired, now, min_delay_seconds=60.0) == 60.0
+    assert token_refresh_delay(now + 1000, now, min_delay_seconds=60.0) == 500.0

@@ -125,13 +125,19 @@ def token_refresh_delay(
     *,
     fraction: float = 0.5,
     max_delay_seconds: float = MAX_TOKEN_REFRESH_DELAY_SECONDS,
+    min_delay_seconds: float = 0.0,
 ) -> float:
     """Seconds to wait before refreshing a token: ``fraction`` of its remaining life, at most
     ``max_delay_seconds``, 0 if it has expired (§4.2 "Refresh scheduling": at most half, daily).
-    At half the life, the hours of doubt about validUntil's time zone cannot matter."""
+    At half the life, the hours of doubt about validUntil's time zone cannot matter.
+
+    ``min_delay_seconds`` is a floor for callers that refresh again after every refresh: a
+    Miniserver answering each refreshjwt with a validUntil in the past would otherwise be asked
+    again at once, forever."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    return max(0.0, min(max_delay_seconds, (valid_until_unix - now_unix) * fraction))
+    delay = min(max_delay_seconds, (valid_until_unix - now_unix) * fraction)
+    return max(0.0, min_delay_seconds, delay)
 
 
 class _CommandCipher:
