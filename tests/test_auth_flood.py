@@ -18,10 +18,12 @@ from http_client import http_request
 
 from loxone_trio_exporter.web import MetricsBody, MiniserverView, create_app, serve_web
 from loxone_trio_exporter.web._auth import (
+    FAILED_ADDRESS_PENALTY,
+    FAILED_CONNECTION_PENALTY,
     BasicAuthChecker,
     ClientAddress,
     _FailureHistory,
-    _PriorityLimiter,
+    _PenaltyLimiter,
     protect,
 )
 from loxone_trio_exporter.web._web_config import BasicAuthUser, WebConfigFile
@@ -191,56 +193,60 @@ async def test_a_fresh_connection_overtakes_connections_that_failed() -> None:
     assert len(finished) == flood + 1
 
 
-def test_failure_history_orders_connection_first_then_address() -> None:
+def test_failure_history_penalizes_the_connection_and_the_address() -> None:
     history = _FailureHistory()
-    assert history.priority(SCRAPER) == (False, False)
-    assert history.priority(None) == (False, False)
+    assert history.penalty(SCRAPER) == 0
+    assert history.penalty(None) == 0
     history.record(flooder(1), success=False)
-    assert history.priority(flooder(1)) == (True, True)
-    assert history.priority(flooder(2)) == (False, True)  # same address, another connection
-    assert history.priority(SCRAPER) == (False, False)
+    both = FAILED_CONNECTION_PENALTY + FAILED_ADDRESS_PENALTY
+    assert history.penalty(flooder(1)) == both
+    assert history.penalty(flooder(2)) == FAILED_ADDRESS_PENALTY  # same address, new connection
+    assert history.penalty(SCRAPER) == 0
     history.record(flooder(1), success=True)  # a success forgives
-    assert history.priority(flooder(1)) == (False, False)
+    assert history.penalty(flooder(1)) == 0
 
 
-async def test_limiter_hands_slots_out_by_priority_then_arrival(autojump_clock) -> None:
-    limiter = _PriorityLimiter(1)
+async def hold_in_turn(limiter: _PenaltyLimiter, arrivals: list[tuple[str, int]]) -> list[str]:
+    """Each of ``arrivals`` (name, penalty) queues in turn behind a first holder, then holds the
+    slot one virtual second; the order they got it in."""
     order: list[str] = []
 
-    async def hold(name: str, priority: tuple[bool, bool], seconds: float) -> None:
-        async with limiter.slot(priority):
+    async def hold(name: str, penalty: int) -> None:
+        async with limiter.slot(penalty):
             order.append(name)
-            await trio.sleep(seconds)
+            await trio.sleep(1.0)
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(hold, "first", (False, False), 1.0)
-        await trio.testing.wait_all_tasks_blocked()
-        for name, priority in (
-            ("failed 1", (True, True)),
-            ("same address 1", (False, True)),
-            ("failed 2", (True, True)),
-            ("fresh", (False, False)),
-            ("same address 2", (False, True)),
-        ):
-            nursery.start_soon(hold, name, priority, 1.0)
+        for name, penalty in [("first", 0), *arrivals]:
+            nursery.start_soon(hold, name, penalty)
             await trio.testing.wait_all_tasks_blocked()
-    assert order == [
-        "first",
-        "fresh",
-        "same address 1",
-        "same address 2",
-        "failed 1",
-        "failed 2",
-    ]
-    assert trio.current_time() == 6.0  # one at a time, no slot lost
+    return order
+
+
+async def test_limiter_hands_slots_out_by_arrival_plus_penalty(autojump_clock) -> None:
+    order = await hold_in_turn(
+        _PenaltyLimiter(1),
+        [("failed 1", 100), ("same address 1", 50), ("failed 2", 100), ("fresh", 0)],
+    )
+    assert order == ["first", "fresh", "same address 1", "failed 1", "failed 2"]
+    assert trio.current_time() == 5.0  # one at a time, no slot lost
+
+
+async def test_limiter_never_starves_a_penalized_waiter(autojump_clock) -> None:
+    """A penalty is a number of later arrivals that may go first, not a tier: a scraper taken
+    for a flood waits longer, but a stream of fresh arrivals cannot hold it back for ever."""
+    later = [(f"fresh {index}", 0) for index in range(10)]
+    order = await hold_in_turn(_PenaltyLimiter(1), [("penalized", 3), *later])
+    # Arrival 1 with penalty 3 queues as arrival 4: fresh arrivals 2 and 3 go before it.
+    assert order.index("penalized") == 3
 
 
 async def test_limiter_gives_a_cancelled_waiters_slot_to_the_next(autojump_clock) -> None:
-    limiter = _PriorityLimiter(1)
+    limiter = _PenaltyLimiter(1)
     order: list[str] = []
 
     async def hold(name: str) -> None:
-        async with limiter.slot((False, False)):
+        async with limiter.slot():
             order.append(name)
             await trio.sleep(1.0)
 
@@ -268,7 +274,7 @@ async def test_a_shared_check_whose_runner_is_cancelled_is_run_by_a_waiter() -> 
         answers.append(await checker.check(config, "prometheus", PASSWORD))
 
     # Hold the only bcrypt thread, so the runner of the check must queue for it.
-    async with trio.open_nursery() as nursery, checker._bcrypt_limiter.slot((False, False)):
+    async with trio.open_nursery() as nursery, checker._bcrypt_limiter.slot():
         runner_scope = await nursery.start(runner)
         await trio.testing.wait_all_tasks_blocked()
         nursery.start_soon(waiter)

@@ -11,15 +11,23 @@
 - Concurrent checks of the same credentials share one bcrypt run: 300 clients sending the same
   wrong password cost one check, not 300.
 - A wrong credential costs the flood, not the valid users: checks wait for a bcrypt thread in
-  order of the client's recent failures (first its connection, i.e. remote address and port,
-  then its address), then of arrival. A connection that keeps sending wrong passwords queues
-  behind a scraper whose connection never failed, however many such connections there are.
+  order of arrival, but a check from a connection (remote address and port) that failed lately
+  queues as if it had come ``FAILED_CONNECTION_PENALTY`` checks later, and one from an address
+  that failed lately as many again. So connections that keep sending wrong passwords queue
+  behind a scraper whose connection never failed, and new connections from a failing address
+  behind a scraper on another address, as long as the flood has fewer checks waiting than the
+  penalty. A penalty, not a tier: a scraper taken for a flood (a new connection that reuses the
+  port of one that failed, as ports are reused) waits longer, but is never starved.
+  What this cannot do: a flood that opens a new connection per attempt from the scraper's own
+  address (loopback, a shared NAT) looks like the scraper, whose uncached check then waits its
+  turn among the flood's (docs/benchmarks.md, "Auth flood").
 - An unknown user is checked against a dummy hash of the same cost as the configured ones, so the
   time an answer takes does not tell whether a user exists. The failure cache keeps that: it
   holds unknown users' failures exactly as it holds known users' (keyed by the dummy hash), so a
   repeated wrong credential is answered fast in both cases, and that fast answer only says what
-  the first, slow one said already. The queue order depends on the client's history, never on the
-  user.
+  the first, slow one said already. (It can also say that someone else tried exactly this user
+  and password lately; only to whoever already sends that very pair.) The queue order depends on
+  the client's history, never on the user.
 - A WebSocket upgrade is refused with an HTTP answer (the exporter serves no WebSockets): 401 with
   the challenge when credentials are required and missing or wrong, else 404, each with the
   configured headers.
@@ -55,8 +63,14 @@ CHALLENGE = f'Basic realm="{REALM}"'.encode("ascii")
 CACHE_SIZE = 100
 #: Distinct failed credentials remembered (32-byte keys: about 100 kB at most).
 FAILURE_CACHE_SIZE = 1000
-#: Connections and addresses whose recent failures are remembered for the queue order.
-FAILURE_HISTORY_SIZE = 4096
+#: Connections and addresses whose recent failures are remembered for the queue order. Not more:
+#: a new connection that reuses a remembered port would be taken for the one that failed.
+FAILURE_HISTORY_SIZE = 1024
+#: How many checks later than its arrival a check from a connection that failed lately queues;
+#: one from an address that failed lately, as many again. Above the queue a flood of hundreds of
+#: clients builds, so all of it waits behind a scraper that did not fail.
+FAILED_CONNECTION_PENALTY = 1000
+FAILED_ADDRESS_PENALTY = 1000
 #: bcrypt checks that run at once. Two use both cores of the small machines this runs on; more
 #: would only take CPU from the event loop and make every check slower.
 BCRYPT_THREADS = 2
@@ -71,8 +85,6 @@ _POLICY_VIOLATION = 1008  # WebSocket close code (RFC 6455, 7.4.1)
 
 #: Who sent a request: ``scope["client"]``, the remote address and port of the connection.
 ClientAddress = tuple[str, int]
-#: Queue order of a check: lower goes first (``False`` before ``True``).
-Priority = tuple[bool, bool]
 
 
 @attrs.frozen
@@ -126,12 +138,14 @@ class _FailureHistory:
         self._connections = _LruSet(size)
         self._addresses = _LruSet(size)
 
-    def priority(self, client: ClientAddress | None) -> Priority:
-        # The connection comes first: on one address (loopback, a NAT) a flooding connection
-        # must still queue behind a scraper's connection that never failed.
+    def penalty(self, client: ClientAddress | None) -> int:
+        """How many checks later than its arrival a check from ``client`` queues."""
         if client is None:
-            return (False, False)
-        return (self._connections.touch(client), self._addresses.touch(client[0]))
+            return 0
+        # Both count: on one address (loopback, a NAT) a flooding connection must still queue
+        # behind a scraper's connection that never failed.
+        penalty = FAILED_CONNECTION_PENALTY if self._connections.touch(client) else 0
+        return penalty + (FAILED_ADDRESS_PENALTY if self._addresses.touch(client[0]) else 0)
 
     def record(self, client: ClientAddress | None, success: bool) -> None:
         if client is None:
@@ -150,25 +164,27 @@ class _Ticket:
     abandoned: bool = False
 
 
-class _PriorityLimiter:
-    """Up to ``slots`` holders at once; waiters get a slot in order of priority, then arrival."""
+class _PenaltyLimiter:
+    """Up to ``slots`` holders at once; waiters get a slot in order of arrival, each as if it had
+    arrived ``penalty`` arrivals later than it did (so none waits for ever)."""
 
     def __init__(self, slots: int) -> None:
         self._free_slots = slots
-        self._waiting: list[tuple[Priority, int, _Ticket]] = []
+        self._waiting: list[tuple[int, int, _Ticket]] = []
         self._arrivals = itertools.count()
 
     @asynccontextmanager
-    async def slot(self, priority: Priority) -> AsyncIterator[None]:
-        await self._acquire(priority)
+    async def slot(self, penalty: int = 0) -> AsyncIterator[None]:
+        await self._acquire(penalty)
         try:
             yield
         finally:
             self._release()
 
-    async def _acquire(self, priority: Priority) -> None:
+    async def _acquire(self, penalty: int) -> None:
         ticket = _Ticket()
-        heapq.heappush(self._waiting, (priority, next(self._arrivals), ticket))
+        arrival = next(self._arrivals)
+        heapq.heappush(self._waiting, (arrival + penalty, arrival, ticket))
         self._hand_out_free_slots()
         try:
             await ticket.granted.wait()
@@ -216,7 +232,7 @@ class BasicAuthChecker:
         self._dummy_hashes: dict[int, bytes] = {}
         self._running: dict[bytes, _SharedCheck] = {}
         self._history = _FailureHistory()
-        self._bcrypt_limiter = _PriorityLimiter(bcrypt_threads)
+        self._bcrypt_limiter = _PenaltyLimiter(bcrypt_threads)
         self._bcrypt_checks = 0
         self._bcrypt_checks_in_progress = 0
         self._cache_hits = 0
@@ -281,7 +297,7 @@ class BasicAuthChecker:
         shared = self._running[cache_key] = _SharedCheck()
         self._bcrypt_checks_in_progress += 1
         try:
-            async with self._bcrypt_limiter.slot(self._history.priority(client)):
+            async with self._bcrypt_limiter.slot(self._history.penalty(client)):
                 # Not cancellable once the thread runs: the slot stays taken while it does.
                 matches = await trio.to_thread.run_sync(
                     bcrypt.checkpw, password[:BCRYPT_PASSWORD_BYTES], bcrypt_hash
