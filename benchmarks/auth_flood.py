@@ -11,8 +11,14 @@ bcrypt run. The floods:
 
 - the same wrong password from every client (a misconfigured fleet, a dumb attacker);
 - a new wrong password on every request over keep-alive connections (a brute-force attacker);
-- a new wrong password on a new connection every time: nothing on loopback tells these from the
-  scraper's connection, so they queue in arrival order (no budget; the figure says how long).
+- a new wrong password on a new connection every time: nothing tells these from the scraper's
+  own new connection on the same address, so they queue in arrival order (no budget; the figure
+  says how long);
+- the same from another address (127.0.0.2; the scraper stays on 127.0.0.1), as an attacker who
+  does not share the scraper's host or NAT.
+
+Samples are a second apart, as scrapes are spaced: back to back, a sample would profit from the
+previous one's success (a success clears its address from the failure history).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ BUDGET_MS = 1000.0  # design: answered well within Prometheus's 10 s scrape time
 FLOOD_USER = "prometheus"
 FLOODING = "flooding"  # the flood process's line once every client has had an answer
 REQUEST_TIMEOUT_SECONDS = 120.0
+SAMPLE_INTERVAL_SECONDS = 1.0
+SCRAPER_ADDRESS = "127.0.0.1"
 WARM_UP_TIMEOUT_SECONDS = 120.0
 
 
@@ -66,12 +74,19 @@ class Flood:
     label: str
     mode: str  # the flood process's --mode
     budget: Budget | None
+    source_address: str = SCRAPER_ADDRESS
 
 
 FLOODS = (
     Flood("same wrong password", "same", at_most(BUDGET_MS)),
     Flood("a new wrong password per request", "new-password", at_most(BUDGET_MS)),
     Flood("a new wrong password and connection per request", "new-connection", None),
+    Flood(
+        "a new wrong password and connection per request, from 127.0.0.2",
+        "new-connection",
+        at_most(BUDGET_MS),
+        source_address="127.0.0.2",
+    ),
 )
 
 
@@ -95,8 +110,9 @@ def run(settings: Settings) -> list[Figure]:
                 note=latencies.note(f"bcrypt cost {sizes.bcrypt_cost}"),
             )
         )
-        for flood in FLOODS:
-            with _ProtectedExporter(settings.workdir, miniservers, web_config, flood.mode) as exp:
+        for number, flood in enumerate(FLOODS):
+            name = f"flood-{number}"
+            with _ProtectedExporter(settings.workdir, miniservers, web_config, name) as exp:
                 exp.wait_protected()
                 figures += _under_flood(exp.port, flood, sizes, scrapers)
     return figures
@@ -121,7 +137,7 @@ def _write_web_config(workdir: Path, scrapers: dict[str, str], cost: int) -> Pat
 
 
 def _under_flood(port: int, flood: Flood, sizes: Sizes, scrapers: dict[str, str]) -> list[Figure]:
-    with _flood_process(port, flood.mode, sizes) as flood_process:
+    with _flood_process(port, flood, sizes) as flood_process:
         latencies = _valid_requests_ms(port, scrapers)
     report = flood_process.report
     note = f"{sizes.clients} clients, bcrypt cost {sizes.bcrypt_cost}"
@@ -160,7 +176,9 @@ class _Latencies:
 def _valid_requests_ms(port: int, scrapers: dict[str, str]) -> _Latencies:
     milliseconds = []
     timed_out = 0
-    for user, password in scrapers.items():
+    for sample, (user, password) in enumerate(scrapers.items()):
+        if sample:
+            time.sleep(SAMPLE_INTERVAL_SECONDS)
         started = time.monotonic()
         try:
             status = _get(port, "/metrics", _authorization(user, password))
@@ -174,7 +192,9 @@ def _valid_requests_ms(port: int, scrapers: dict[str, str]) -> _Latencies:
 
 
 def _get(port: int, path: str, authorization: str | None = None) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_SECONDS)
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=REQUEST_TIMEOUT_SECONDS, source_address=(SCRAPER_ADDRESS, 0)
+    )
     try:
         headers = {} if authorization is None else {"Authorization": authorization}
         connection.request("GET", path, headers=headers)
@@ -225,28 +245,29 @@ class _FloodProcess:
 
 
 @contextlib.contextmanager
-def _flood_process(port: int, mode: str, sizes: Sizes) -> Iterator[_FloodProcess]:
+def _flood_process(port: int, flood: Flood, sizes: Sizes) -> Iterator[_FloodProcess]:
     """The flood running, every client answered at least once; its report once it ended."""
     arguments = [
         *(sys.executable, "-m", "benchmarks.auth_flood", "--port", str(port)),
-        *("--mode", mode, "--clients", str(sizes.clients)),
+        *("--mode", flood.mode, "--source-address", flood.source_address),
+        *("--clients", str(sizes.clients)),
         *("--seconds", str(sizes.flood_seconds), "--requests", str(sizes.flood_requests)),
     ]
     process = subprocess.Popen(
         arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
     )
-    flood = _FloodProcess(process)
+    running = _FloodProcess(process)
     assert process.stdin is not None
     assert process.stdout is not None
     try:
         _read_lines_until(process.stdout, FLOODING, WARM_UP_TIMEOUT_SECONDS)
-        yield flood
+        yield running
     finally:
         process.stdin.close()  # the flood's signal to stop
         output = process.stdout.read()
         process.wait(timeout=30)
         process.stdout.close()
-    flood.report = json.loads(output.strip().splitlines()[-1])
+    running.report = json.loads(output.strip().splitlines()[-1])
 
 
 # --- the flood process: python -m benchmarks.auth_flood --------------------------------------
@@ -300,7 +321,9 @@ async def _flood_client(index: int, options: argparse.Namespace, state: _FloodSt
     sent = 0
     while state.requests_left > 0:
         try:
-            stream = await trio.open_tcp_stream("127.0.0.1", options.port)
+            stream = await trio.open_tcp_stream(
+                "127.0.0.1", options.port, local_address=options.source_address
+            )
         except OSError:
             state.errors += 1
             await trio.sleep(0.1)
@@ -371,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.auth_flood")
     parser.add_argument("--port", type=int, required=True, help="the exporter's, on loopback")
     parser.add_argument("--mode", choices=[flood.mode for flood in FLOODS], required=True)
+    parser.add_argument("--source-address", default=SCRAPER_ADDRESS, help="a loopback address")
     parser.add_argument("--clients", type=int, default=Sizes().clients)
     parser.add_argument("--seconds", type=float, required=True, help="the most it may last")
     parser.add_argument("--requests", type=int, required=True, help="the most it may send")
