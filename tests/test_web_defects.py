@@ -7,13 +7,18 @@ version), so the requests here are bytes written by hand.
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import attrs
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 import trio
 from http_client import http_request
 
 from loxone_trio_exporter.web import MetricsBody, MiniserverView, create_app, serve_web
+from loxone_trio_exporter.web._web_config import WebConfigFile, load_web_config
 
 
 @attrs.define
@@ -45,9 +50,24 @@ class CountingReload:
         return Reloaded()
 
 
-async def start(nursery: trio.Nursery, reload: CountingReload | None = None) -> int:
+@attrs.define
+class SwitchableWebConfig:
+    """A ``WebConfigProvider`` whose config a test replaces, as an edit on disk would."""
+
+    config: WebConfigFile
+
+    def current(self) -> WebConfigFile:
+        return self.config
+
+
+async def start(
+    nursery: trio.Nursery,
+    reload: CountingReload | None = None,
+    web_config: SwitchableWebConfig | None = None,
+) -> int:
     app = create_app(FixedSource(), reload=reload)
-    urls = await nursery.start(partial(serve_web, app, ["127.0.0.1:0"], trio.Event()))
+    serve = partial(serve_web, app, ["127.0.0.1:0"], trio.Event(), web_config=web_config)
+    urls = await nursery.start(serve)
     return int(urls[0].rsplit(":", 1)[1])
 
 
@@ -104,3 +124,122 @@ async def test_a_well_formed_chunked_reload_request_reloads_once(nursery: trio.N
 
     assert answer.startswith(b"HTTP/1.1 200 "), answer
     assert reload.calls == 1
+
+
+# --- HTTP/2 off means no HTTP/2 on plain HTTP either -------------------------------------------
+
+H2C_UPGRADE = (
+    b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\n"
+    b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"
+)
+# RFC 9113, 3.4: the connection preface, then an empty SETTINGS frame.
+PRIOR_KNOWLEDGE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+SETTINGS_FRAME_TYPE = 4  # RFC 9113, 6.5: what an HTTP/2 server sends first
+
+
+def web_config(tmp_path: Path, *, http2: bool) -> WebConfigFile:
+    path = tmp_path / f"web-http2-{http2}.yml"
+    path.write_text(f"http_server_config:\n  http2: {str(http2).lower()}\n", "utf-8")
+    return load_web_config(path)
+
+
+async def test_with_http2_off_an_h2c_upgrade_is_answered_in_http_1_1(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    port = await start(nursery, web_config=SwitchableWebConfig(web_config(tmp_path, http2=False)))
+
+    answer = await exchange(port, H2C_UPGRADE)
+
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert answer.endswith(b"\r\n\r\nOK\n")
+
+
+async def test_with_http2_off_the_prior_knowledge_preface_is_refused(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    port = await start(nursery, web_config=SwitchableWebConfig(web_config(tmp_path, http2=False)))
+
+    answer = await exchange(port, PRIOR_KNOWLEDGE)
+
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"\r\nconnection: close\r\n" in answer.lower()
+
+
+async def test_http2_follows_the_web_config_in_force(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """On (the default) Hypercorn switches as before; a changed file decides new connections."""
+    in_force = SwitchableWebConfig(web_config(tmp_path, http2=True))
+    port = await start(nursery, web_config=in_force)
+
+    assert await healthy_over_h2c_upgrade(port) == b"OK\n"
+    assert is_settings_frame(await first_bytes(port, PRIOR_KNOWLEDGE, FRAME_HEADER_SIZE))
+
+    in_force.config = web_config(tmp_path, http2=False)
+    assert (await exchange(port, H2C_UPGRADE)).startswith(b"HTTP/1.1 200 ")
+    assert (await exchange(port, PRIOR_KNOWLEDGE)).startswith(b"HTTP/1.1 400 ")
+
+
+FRAME_HEADER_SIZE = 9  # RFC 9113, 4.1: length (3 bytes), type, flags, stream identifier (4)
+
+
+def is_settings_frame(data: bytes) -> bool:
+    return len(data) >= FRAME_HEADER_SIZE and data[3] == SETTINGS_FRAME_TYPE
+
+
+async def first_bytes(port: int, request: bytes, count: int) -> bytes:
+    """At least ``count`` bytes of the answer (an HTTP/2 server keeps the connection open)."""
+    with trio.fail_after(10):
+        async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+            await stream.send_all(request)
+            answer = bytearray()
+            while len(answer) < count:
+                chunk = await stream.receive_some(65536)
+                assert chunk, f"closed after {bytes(answer)!r}"
+                answer += chunk
+            return bytes(answer)
+
+
+async def healthy_over_h2c_upgrade(port: int) -> bytes:
+    """``GET /-/healthy`` upgraded to HTTP/2 as an h2c client does it (RFC 7540, 3.2); the body.
+
+    The response is read to its end: an HTTP/2 client that leaves before that currently keeps
+    the server from stopping (a shielded send waits for it forever).
+    """
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    settings = client.initiate_upgrade_connection()
+    request = (
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
+    )
+    with trio.fail_after(10):
+        async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+            await stream.send_all(request)
+            answer = await first_bytes_of(stream, b"\r\n\r\n")
+            head, after_head = answer.split(b"\r\n\r\n", 1)
+            assert head.startswith(b"HTTP/1.1 101 "), head
+            await stream.send_all(client.data_to_send())  # the client's preface
+            return await h2_response_body(client, stream, after_head)
+
+
+async def first_bytes_of(stream: trio.SocketStream, until: bytes) -> bytes:
+    answer = bytearray()
+    while until not in answer:
+        chunk = await stream.receive_some(65536)
+        assert chunk, f"closed after {bytes(answer)!r}"
+        answer += chunk
+    return bytes(answer)
+
+
+async def h2_response_body(
+    client: h2.connection.H2Connection, stream: trio.SocketStream, data: bytes
+) -> bytes:
+    """The body of stream 1 (the upgraded request), read to its end."""
+    body = bytearray()
+    while True:
+        for event in client.receive_data(data):
+            if isinstance(event, h2.events.DataReceived):
+                body += event.data
+            elif isinstance(event, h2.events.StreamEnded):
+                return bytes(body)
+        await stream.send_all(client.data_to_send())
+        data = await stream.receive_some(65536)
+        assert data, "the server closed before the response ended"

@@ -6,17 +6,27 @@ hands it to every accepted connection; here that context is a stand-in whose ``w
 call through which an ``SSLObject`` is made for a connection) asks the web config for the context
 in force, so new connections pick up a changed certificate, key, client CA or TLS setting while
 established ones keep theirs.
+
+``http_server_config.http2: false`` switches HTTP/2 off everywhere. Over TLS the context's ALPN
+already leaves ``h2`` out; on an HTTP/1.1 connection (plain or TLS) Hypercorn would still switch
+on an ``Upgrade: h2c`` request or the prior-knowledge preface, and has no setting against that,
+so its HTTP/1.1 protocol is replaced by a subclass that asks the web config in force first.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import h11
+import hypercorn.protocol
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Closed
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve
 
 from ._asgi import AsgiApp, Message, Receive, Scope, Send
@@ -52,17 +62,25 @@ def shield_sends(app: AsgiApp) -> AsgiApp:
     return wrapped
 
 
+def _always() -> bool:
+    return True
+
+
 class _ServerConfig(HypercornConfig):
-    """Hypercorn's config with the TLS context supplied from outside.
+    """Hypercorn's config with the TLS context supplied from outside, and HTTP/2 switchable.
 
     Hypercorn would build its context from ``certfile``/``keyfile``/``ca_certs``/``verify_mode``
     and trust the system's CAs for client certificates; the web config needs its own rules
     (client auth types, TLS versions, ciphers, allowed SANs), so the context is made elsewhere.
+    ``http2_allowed`` is asked per request, so a changed web config applies to the next one.
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, ssl_context: ssl.SSLContext | None, http2_allowed: Callable[[], bool] = _always
+    ) -> None:
         super().__init__()
         self._ssl_context = ssl_context
+        self.http2_allowed = http2_allowed
 
     @property
     def ssl_enabled(self) -> bool:
@@ -101,10 +119,61 @@ class _ContextInForce(ssl.SSLContext):
         )
 
 
+class _H11ProtocolHttp2Switchable(H11Protocol):
+    """Hypercorn's HTTP/1.1 protocol, leaving HTTP/1.1 only when the web config allows HTTP/2.
+
+    With HTTP/2 off an ``Upgrade: h2c`` header is ignored (the request is answered in HTTP/1.1,
+    as RFC 9110, 7.8 allows) and the prior-knowledge preface (``PRI * HTTP/2.0``) is answered
+    400 and the connection closed, as for any request that is not HTTP/1.1. Servers started
+    with any other config behave exactly as Hypercorn's own protocol.
+    """
+
+    _preface_refused = False
+
+    async def _check_protocol(self, event: h11.Request) -> None:
+        if _http2_allowed(self.config):
+            await super()._check_protocol(event)
+        elif event.method == b"PRI" and event.target == b"*":
+            await self._refuse_preface()
+
+    async def _refuse_preface(self) -> None:
+        self._preface_refused = True
+        await self._send_error_response(400)  # with ``connection: close``
+        await self.send(Closed())
+
+    async def _create_stream(self, request: h11.Request) -> None:
+        # Hypercorn goes on to hand the request to the app; a refused preface has no app.
+        if not self._preface_refused:
+            await super()._create_stream(request)
+
+
+def _http2_allowed(config: HypercornConfig) -> bool:
+    return not isinstance(config, _ServerConfig) or config.http2_allowed()
+
+
+def _http2_in_force(source: WebConfigProvider) -> bool:
+    return source.current().http2
+
+
+def _use_http2_switchable_h11_protocol() -> None:
+    """Make Hypercorn build our HTTP/1.1 protocol for every new connection.
+
+    ``ProtocolWrapper`` looks ``H11Protocol`` up in ``hypercorn.protocol`` for each connection
+    and offers no other hook. The overridden methods are Hypercorn internals (0.18): fail at
+    start rather than serve HTTP/2 that was switched off, should a new version rename them.
+    """
+    for name in ("_check_protocol", "_create_stream", "_send_error_response"):
+        if not callable(getattr(H11Protocol, name, None)):
+            raise RuntimeError(f"this Hypercorn has no H11Protocol.{name}: cannot turn h2c off")
+    hypercorn.protocol.H11Protocol = _H11ProtocolHttp2Switchable  # type: ignore[attr-defined]
+
+
 def hypercorn_config(
-    listen: list[str], ssl_context: ssl.SSLContext | None = None
+    listen: list[str],
+    ssl_context: ssl.SSLContext | None = None,
+    http2_allowed: Callable[[], bool] = _always,
 ) -> HypercornConfig:
-    config = _ServerConfig(ssl_context)
+    config = _ServerConfig(ssl_context, http2_allowed)
     config.bind = list(listen)
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_SECONDS
     config.graceful_timeout = GRACEFUL_TIMEOUT_SECONDS
@@ -131,12 +200,15 @@ async def serve_web(
     when TLS is on).
     """
     ssl_context: ssl.SSLContext | None = None
+    http2_allowed: Callable[[], bool] = _always
     if web_config is not None:
         source = FixedWebConfig(web_config) if isinstance(web_config, WebConfigFile) else web_config
         app = protect(app, source)
         if source.current().tls is not None:
             ssl_context = _ContextInForce(source)
-    config = hypercorn_config(listen, ssl_context)
+        http2_allowed = partial(_http2_in_force, source)
+    _use_http2_switchable_h11_protocol()
+    config = hypercorn_config(listen, ssl_context, http2_allowed)
     asgi_app: Any = shield_sends(app)  # hypercorn's precise ASGI types; ours is the same shape
     serve_app = partial(serve, asgi_app, config, shutdown_trigger=shutdown.wait)
     async with trio.open_nursery() as nursery:
