@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from . import decode, freshness, render, resources, scale, shutdown, throughput
+from . import auth_flood, decode, freshness, render, resources, scale, shutdown, throughput
 from ._results import Figure, machine, markdown_table, text_table, write_json
 from ._settings import Settings, quick_settings
 
@@ -35,6 +35,7 @@ SCENARIOS: dict[str, Scenario] = {
     "idle": resources.run_idle_cpu,
     "shutdown": shutdown.run,
     "scale": scale.run,
+    "auth_flood": auth_flood.run,
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
