@@ -6,6 +6,13 @@ version), so the requests here are bytes written by hand.
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import re
+import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +22,7 @@ import h2.connection
 import h2.events
 import pytest
 import trio
+import trio.testing
 from http_client import http_request
 
 from loxone_trio_exporter.web import MetricsBody, MiniserverView, create_app, serve_web
@@ -243,3 +251,79 @@ async def h2_response_body(
         await stream.send_all(client.data_to_send())
         data = await stream.receive_some(65536)
         assert data, "the server closed before the response ended"
+
+
+# --- running out of file descriptors: one warning line per interval, not a traceback per retry --
+
+
+@contextmanager
+def descriptors_exhausted() -> Iterator[None]:
+    """Every descriptor this process may open is taken until the block ends.
+
+    The soft limit is lowered to just above the highest descriptor in use (so only the few
+    free ones below it need filling), then restored.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(name) for name in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+    held: list[int] = []
+    try:
+        while True:
+            try:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError as exc:
+                if exc.errno != errno.EMFILE:
+                    raise
+                break
+        yield
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def get_healthy(client: trio.socket.SocketType) -> bytes:
+    """``GET /-/healthy`` on a connected socket; the whole answer."""
+    request = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    async with trio.SocketStream(client) as stream:
+        await stream.send_all(request)
+        answer = bytearray()
+        while chunk := await stream.receive_some(65536):
+            answer += chunk
+        return bytes(answer)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
+async def test_out_of_descriptors_is_one_warning_line_per_ten_seconds(
+    nursery: trio.Nursery,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = await start(nursery)
+    client = trio.socket.socket()  # its descriptor is taken while there are some
+
+    with descriptors_exhausted():
+        # The kernel completes the handshake; the server's accept needs a descriptor.
+        await client.connect(("127.0.0.1", port))
+        # Virtual time: trio retries accept every 0.1 s, so this is some 350 failed accepts.
+        await trio.sleep(35)
+
+    # Descriptors are back: the waiting connection is accepted and served.
+    with trio.fail_after(10):
+        assert (await get_healthy(client)).startswith(b"HTTP/1.1 200 ")
+    records = [r for r in caplog.records if r.name == "trio.serve_listeners"]
+    lines = [logging.Formatter().format(record) for record in records]
+    assert [r.levelno for r in records] == [logging.WARNING] * 4, lines  # at 0, 10, 20, 30 s
+    assert all("\n" not in line for line in lines), "no traceback"
+    first, *later = [record.getMessage() for record in records]
+    assert first == (
+        f"out of file descriptors (EMFILE: {os.strerror(errno.EMFILE)}) accepting connections "
+        f"on http://127.0.0.1:{port}; retrying; raise the limit with ulimit -n"
+    )
+    for message in later:
+        # Retries every 0.1 s in floating point land on either side of each 10 s mark.
+        suppressed = re.fullmatch(
+            re.escape(first) + r" \((\d+) more since the last warning\)", message
+        )
+        assert suppressed is not None, message
+        assert int(suppressed[1]) in (99, 100)

@@ -11,13 +11,20 @@ established ones keep theirs.
 already leaves ``h2`` out; on an HTTP/1.1 connection (plain or TLS) Hypercorn would still switch
 on an ``Upgrade: h2c`` request or the prior-knowledge preface, and has no setting against that,
 so its HTTP/1.1 protocol is replaced by a subclass that asks the web config in force first.
+
+When the process runs out of file descriptors, trio's accept loop (``trio.serve_listeners``,
+which Hypercorn serves with) logs an error with a full traceback for every retry, ten a second;
+while a server runs, a filter on that logger turns this into one warning line per interval.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -41,6 +48,16 @@ GRACEFUL_TIMEOUT_SECONDS = 1.0
 #: A client that opens TCP and never finishes the TLS handshake is dropped after this long
 #: (Hypercorn's default is a minute).
 TLS_HANDSHAKE_TIMEOUT_SECONDS = 10.0
+#: At most one "cannot accept" warning per this long; the next one says how many were left out.
+ACCEPT_ERROR_WARNING_INTERVAL_SECONDS = 10.0
+#: Where trio's accept loop reports accept(2) failing for lack of resources (it then retries).
+ACCEPT_ERROR_LOGGER = "trio.serve_listeners"
+_ACCEPT_ERROR_CAUSES = {
+    errno.EMFILE: ("out of file descriptors", "; raise the limit with ulimit -n"),
+    errno.ENFILE: ("the system is out of file descriptors", "; see fs.file-max"),
+    errno.ENOMEM: ("out of memory", ""),
+    errno.ENOBUFS: ("out of socket buffers", ""),
+}
 
 
 def shield_sends(app: AsgiApp) -> AsgiApp:
@@ -168,6 +185,76 @@ def _use_http2_switchable_h11_protocol() -> None:
     hypercorn.protocol.H11Protocol = _H11ProtocolHttp2Switchable  # type: ignore[attr-defined]
 
 
+class AcceptErrorDigest(logging.Filter):
+    """Turns trio's accept-error records into one warning line per interval, no traceback.
+
+    Installed on ``ACCEPT_ERROR_LOGGER`` while at least one server runs. Running out of
+    descriptors is a state of the whole process, so there is one digest for all servers; its
+    lines name every address served. ``clock`` is trio's: the records come from the accept loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval_seconds: float = ACCEPT_ERROR_WARNING_INTERVAL_SECONDS,
+        clock: Callable[[], float] = trio.current_time,
+    ) -> None:
+        super().__init__()
+        self._interval_seconds = interval_seconds
+        self._clock = clock
+        self._servers: list[list[str]] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self._next_warning_at = float("-inf")
+        self._left_out = 0
+
+    @contextmanager
+    def serving(self, addresses: list[str]) -> Iterator[None]:
+        """Name ``addresses`` (a list the server may update) in warnings while the block runs."""
+        logger = logging.getLogger(ACCEPT_ERROR_LOGGER)
+        if not self._servers:
+            logger.addFilter(self)
+        self._servers.append(addresses)
+        try:
+            yield
+        finally:
+            self._servers = [server for server in self._servers if server is not addresses]
+            if not self._servers:
+                logger.removeFilter(self)
+                self._reset()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, OSError) or error.errno not in _ACCEPT_ERROR_CAUSES:
+            return True  # not an accept error: leave it as it is
+        now = self._clock()
+        if now < self._next_warning_at:
+            self._left_out += 1
+            return False
+        record.msg, record.args = self._warning(error.errno), None
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        record.exc_info, record.exc_text = None, None
+        self._next_warning_at = now + self._interval_seconds
+        self._left_out = 0
+        # trio logged at ERROR; a log level of "error" asks for no warnings.
+        return logging.getLogger(record.name).isEnabledFor(logging.WARNING)
+
+    def _warning(self, code: int) -> str:
+        cause, advice = _ACCEPT_ERROR_CAUSES[code]
+        addresses = ", ".join(address for server in self._servers for address in server)
+        message = (
+            f"{cause} ({errno.errorcode[code]}: {os.strerror(code)}) accepting connections on "
+            f"{addresses}; retrying{advice}"
+        )
+        if self._left_out:
+            message += f" ({self._left_out} more since the last warning)"
+        return message
+
+
+_ACCEPT_ERRORS = AcceptErrorDigest()
+
+
 def hypercorn_config(
     listen: list[str],
     ssl_context: ssl.SSLContext | None = None,
@@ -211,6 +298,9 @@ async def serve_web(
     config = hypercorn_config(listen, ssl_context, http2_allowed)
     asgi_app: Any = shield_sends(app)  # hypercorn's precise ASGI types; ours is the same shape
     serve_app = partial(serve, asgi_app, config, shutdown_trigger=shutdown.wait)
-    async with trio.open_nursery() as nursery:
-        bound = await nursery.start(serve_app)
-        task_status.started(list(bound))
+    addresses = list(listen)
+    with _ACCEPT_ERRORS.serving(addresses):
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(serve_app)
+            addresses[:] = bound  # the real ports, once known
+            task_status.started(list(bound))
