@@ -52,6 +52,12 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
         ("RSS growth, 15 MiB value tables", "<= 10"),
         ("RSS growth over refused over-limit structures", "<= 10"),
     ],
+    "auth flood": [
+        ("valid uncached credential, no flood", None),
+        ("same wrong password: valid uncached credential", "<= 1,000"),
+        ("from 127.0.0.2: valid uncached credential", "<= 1,000"),
+        ("flood answers other than 401", "<= 0"),
+    ],
     "scale": [
         ("start -> all Miniservers streaming", None),
         ("render, as the exporter reports it", None),
