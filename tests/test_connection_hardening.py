@@ -7,8 +7,10 @@ Waits are checked on trio's autojump clock over in-memory streams; TLS over real
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from connection_harness import (
     status,
 )
 
+from loxone_trio_exporter.protocol import MessageIdentifier, build_header
 from loxone_trio_exporter.runtime._messages import (
     ConnectionState,
     ReconnectReason,
@@ -39,6 +42,7 @@ from loxone_trio_exporter.simulator import (
     SimulatorOptions,
     serve_simulator,
 )
+from loxone_trio_exporter.simulator._outputs import Send
 
 WALL_START = 1_800_000_000.0  # a fixed "now" for token lifetimes on virtual time
 
@@ -335,3 +339,89 @@ async def test_tls_verify_false_accepts_any_certificate(tmp_path: Path) -> None:
                 await recorder.wait_for(status(ConnectionState.STREAMING))
             nursery.cancel_scope.cancel()
     assert f"wss://127.0.0.1:{server.tls_port}" in recorder.connection_repr
+
+
+# --- replies that never come, or come back useless -------------------------------------------
+
+
+def rewrite_replies(server: Any, rewrite: Callable[[dict[str, Any]], None]) -> list[float]:
+    """Make ``server`` pass every JSON reply through ``rewrite`` (which edits it in place);
+    returns the (trio) times at which replies went out, growing as the sessions run."""
+    sent_at: list[float] = []
+    new_session = server.new_session
+
+    def session(*, secure: bool) -> Any:
+        inner = new_session(secure=secure)
+        receive = inner.receive
+
+        def rewritten(text: str, now: float) -> list[Any]:
+            return [_rewritten_reply(output) for output in receive(text, now)]
+
+        def _rewritten_reply(output: Any) -> Any:
+            if not isinstance(output, Send) or len(output.messages) != 2:
+                return output
+            body = output.messages[1]
+            if not isinstance(body, str) or not body.startswith('{"LL"'):
+                return output
+            reply = json.loads(body)
+            rewrite(reply)
+            sent_at.append(trio.current_time())
+            body = json.dumps(reply)
+            return Send((build_header(MessageIdentifier.TEXT, len(body.encode())), body))
+
+        inner.receive = rewritten
+        return inner
+
+    server.new_session = session
+    return sent_at
+
+
+async def test_an_unusable_answer_ends_the_session_after_the_reply_timeout(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The Miniserver answers keepalives but never usably answers LoxAPPversion3: without a
+    # deadline on the reply the session would wait forever, "loading structure".
+    server = new_server(rate=0.0, tick_seconds=3600.0)
+
+    def spoil(reply: dict[str, Any]) -> None:
+        if str(reply["LL"].get("control", "")).endswith("LoxAPPversion3"):
+            reply["LL"]["Code"] = "x"
+
+    rewrite_replies(server, spoil)
+    async with in_memory(server) as recorder:
+        with trio.fail_after(3600.0):  # virtual: without the deadline it would wait forever
+            ended = await recorder.wait_for(lost(ReconnectReason.REPLY_TIMEOUT), count=2)
+    assert all("within 30 s" in message.detail for message in ended)
+    first = recorder.time_of(status(ConnectionState.LOADING))
+    assert 30.0 <= recorder.time_of(lost(ReconnectReason.REPLY_TIMEOUT)) - first < 31.0
+    assert not any(status(ConnectionState.STREAMING)(m) for _, m in recorder.messages)
+    assert "no usable answer to the last command within 30 s" in caplog.text
+
+
+async def test_refresh_answers_in_the_past_do_not_start_a_refresh_storm(
+    autojump_clock: Any,
+) -> None:
+    server = new_server(wall_clock=virtual_wall_clock, tick_seconds=3600.0, rate=0.0)
+    token_replies: list[float] = []
+    storm = trio.Event()  # a storm spins without virtual time passing: stop it by count
+
+    def expire_refreshed_tokens(reply: dict[str, Any]) -> None:
+        # The control echo of refreshjwt is encrypted; a token reply is known by its value.
+        value = reply["LL"].get("value")
+        if isinstance(value, dict) and "validUntil" in value:
+            if token_replies:  # every one after getjwt's: refreshjwt
+                value["validUntil"] = 0  # 2009, long gone
+            token_replies.append(trio.current_time())
+            if len(token_replies) > 100:
+                storm.set()
+
+    rewrite_replies(server, expire_refreshed_tokens)
+    async with in_memory(server, wall_clock=virtual_wall_clock) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+        with trio.move_on_after(86400.0 + 600.0):  # the first refresh is due after a day
+            await storm.wait()
+    refreshes = token_replies[1:]
+    assert refreshes, "the token was never refreshed"
+    gaps = [later - earlier for earlier, later in itertools.pairwise(refreshes)]
+    assert len(refreshes) <= 600.0 / 30.0 + 1
+    assert all(gap >= 30.0 for gap in gaps), gaps

@@ -42,6 +42,7 @@ class ReconnectReason(enum.Enum):
     CONNECTION_LOST = "connection_lost"  # the socket broke without a close frame (1006)
     KEEPALIVE_TIMEOUT = "keepalive_timeout"  # no answer to keepalive in time
     IDLE_TIMEOUT = "idle_timeout"  # nothing at all received for too long
+    REPLY_TIMEOUT = "reply_timeout"  # a command the session needs went without a usable answer
     OUT_OF_SERVICE = "out_of_service"  # header identifier 5: the Miniserver is rebooting
     PROTOCOL_ERROR = "protocol_error"  # a malformed frame or reply
     REFUSED = "refused"  # a Loxone error code to a command the session needs

@@ -4,7 +4,9 @@ Ends by raising ``SessionEnded`` (the Miniserver closed, fell silent, refused, b
 protocol) or by returning after a requested stop (with a ``killtoken`` first when configured).
 
 Timers, all on trio's clock: a ``keepalive`` every 30 s and its answer within 15 s; nothing at all
-received for 60 s ends the session; the token is refreshed at half its remaining life.
+received for 60 s ends the session; a command the session waits on gets a usable answer within
+30 s (a Miniserver that answers keepalives but not the login would hold the session forever); the
+token is refreshed at half its remaining life.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Timeouts:
     keepalive_interval: float = 30.0
     keepalive_answer: float = 15.0
     silence: float = 60.0  # nothing at all received: the peer is gone
+    reply: float = 30.0  # a command the session waits on (login, structure, refresh) is answered
     booting_retry: float = 5.0  # apiKey answered 503: ask again after this long
     reconnect_base: float = 1.0  # the backoff: first delay 1-2 s, doubling up to the cap
     reconnect_cap: float = 60.0
@@ -176,13 +179,14 @@ class SocketSession:
             ) from None
 
     async def _converse(self, ws: ClientWebSocket) -> None:
-        for command in self.session.start():
-            await self._send(ws, command)
         timers = _Timers(self._timeouts, trio.current_time())
+        for command in self.session.start():
+            await self._request(ws, command, timers)
         while True:
             messages: list[str | bytes] = []
+            deadline = min(timers.deadline(self.session.awaiting_reply), self._refresh_at)
             # Only the wait is cancellable: once messages are read, each is handled in full.
-            with trio.move_on_at(min(timers.deadline(), self._refresh_at)) as self._wait_scope:
+            with trio.move_on_at(deadline) as self._wait_scope:
                 try:
                     messages = await ws.receive()
                 except WebSocketClosed as exc:
@@ -197,9 +201,10 @@ class SocketSession:
                 break
             if messages:
                 continue
-            timers.check(now)  # raises when the Miniserver fell silent
+            # raises when the Miniserver fell silent or left a command unanswered
+            timers.check(now, awaiting_reply=self.session.awaiting_reply)
             if now >= self._refresh_at:
-                await self._start_refresh(ws)
+                await self._start_refresh(ws, timers)
             elif timers.keepalive_due(now):
                 await self._send(ws, self.session.keepalive_command())
                 timers.keepalive_sent(now)
@@ -221,7 +226,7 @@ class SocketSession:
             if isinstance(event, KeepaliveReceived):
                 timers.keepalive_answered(now)
             elif isinstance(event, SendCommand):
-                await self._send(ws, event.text)
+                await self._request(ws, event.text, timers)
             else:
                 await self._on_event(event)
 
@@ -232,13 +237,18 @@ class SocketSession:
         except WebSocketClosed as exc:
             raise self._closed(exc) from None
 
-    async def _start_refresh(self, ws: ClientWebSocket) -> None:
+    async def _request(self, ws: ClientWebSocket, text: str, timers: _Timers) -> None:
+        """Send a command of the session's: its answer is due within ``Timeouts.reply``."""
+        timers.requested(trio.current_time())
+        await self._send(ws, text)
+
+    async def _start_refresh(self, ws: ClientWebSocket, timers: _Timers) -> None:
         self._refresh_at = math.inf  # until the outcome arrives
         if self.session.token_operation is not TokenOperation.NONE:
             return
         log.debug("miniserver %s: refreshing the token", self.name)
         for command in self.session.request_token_refresh():
-            await self._send(ws, command)
+            await self._request(ws, command, timers)
 
     async def _goodbye(self, ws: ClientWebSocket) -> None:
         """A requested stop: kill the token first when configured (``kill_token_on_exit``)."""
@@ -348,13 +358,21 @@ class _Timers:
         self._last_received = now
         self._next_keepalive = now + timeouts.keepalive_interval
         self._keepalive_sent_at: float | None = None
+        self._requested_at = now
 
-    def deadline(self) -> float:
+    def deadline(self, awaiting_reply: bool) -> float:
         if self._keepalive_sent_at is None:
             keepalive = self._next_keepalive
         else:
             keepalive = self._keepalive_sent_at + self._timeouts.keepalive_answer
-        return min(self._last_received + self._timeouts.silence, keepalive)
+        deadline = min(self._last_received + self._timeouts.silence, keepalive)
+        if awaiting_reply:
+            deadline = min(deadline, self._requested_at + self._timeouts.reply)
+        return deadline
+
+    def requested(self, now: float) -> None:
+        """A command was sent whose answer the session waits for."""
+        self._requested_at = now
 
     def received(self, now: float) -> None:
         self._last_received = now
@@ -369,9 +387,15 @@ class _Timers:
     def keepalive_due(self, now: float) -> bool:
         return self._keepalive_sent_at is None and now >= self._next_keepalive
 
-    def check(self, now: float) -> None:
-        """Raise ``SessionEnded`` when the Miniserver has been silent for too long."""
+    def check(self, now: float, *, awaiting_reply: bool) -> None:
+        """Raise ``SessionEnded`` when the Miniserver has been silent for too long, or has
+        kept the session waiting for the answer to a command."""
         timeouts = self._timeouts
+        if awaiting_reply and now >= self._requested_at + timeouts.reply:
+            raise SessionEnded(
+                ReconnectReason.REPLY_TIMEOUT,
+                f"no usable answer to the last command within {timeouts.reply:g} s",
+            )
         if now >= self._last_received + timeouts.silence:
             raise SessionEnded(
                 ReconnectReason.IDLE_TIMEOUT, f"nothing received for {timeouts.silence:g} s"
