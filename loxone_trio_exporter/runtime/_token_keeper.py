@@ -14,6 +14,9 @@ from ._token_store import TokenStore
 
 #: A token that expires within this many seconds is not worth trying: log in with the password.
 MIN_REMAINING_SECONDS = 60.0
+#: The shortest wait between two refreshes: a Miniserver that answers every refreshjwt with a
+#: validUntil in the past would otherwise be asked again at once, in a loop without end.
+MIN_REFRESH_INTERVAL_SECONDS = 30.0
 
 
 class TokenKeeper:
@@ -82,7 +85,11 @@ class TokenKeeper:
         """Seconds until the token should be refreshed (half its remaining life, at most a day)."""
         if self._token is None:
             return None
-        return token_refresh_delay(self._token.valid_until_unix, self._wall_clock())
+        return token_refresh_delay(
+            self._token.valid_until_unix,
+            self._wall_clock(),
+            min_delay_seconds=MIN_REFRESH_INTERVAL_SECONDS,
+        )
 
     def _keep(self, token: StoredToken) -> None:
         self._token = token
