@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import ssl
 import struct
 import time
 
@@ -45,6 +46,7 @@ from loxone_trio_exporter.protocol._session import (
     TokenAcquired,
     token_refresh_delay,
 )
+from loxone_trio_exporter.runtime._transport import Transport, commands_in_clear
 from loxone_trio_exporter.structure import structure_from_dict, unit_from_format
 
 UINT32_MAX = 2**32 - 1
@@ -540,3 +542,22 @@ def test_an_expired_valid_until_refreshes_at_once_unless_a_floor_is_asked() -> N
     assert token_refresh_delay(expired, now) == 0.0
     assert token_refresh_delay(expired, now, min_delay_seconds=60.0) == 60.0
     assert token_refresh_delay(now + 1000, now, min_delay_seconds=60.0) == 500.0
+
+
+@pytest.mark.parametrize(
+    ("firmware", "in_clear"),
+    [
+        ("11.2", True),
+        ("14.5.12.7", True),
+        ("11.1.9", False),
+        ("²", False),
+        ("11.²", False),
+        ("", False),
+    ],
+    ids=short_id,
+)
+def test_clear_commands_over_tls_read_only_decimal_versions(firmware: str, in_clear: bool) -> None:
+    # Whatever reaches the version comparison, it compares or says no; it never raises.
+    secure = Transport("192.168.1.77", 443, ssl.create_default_context(), "x.example")
+    assert commands_in_clear(secure, firmware) is in_clear
+    assert commands_in_clear(Transport("192.168.1.77", 80), firmware) is False

@@ -108,7 +108,7 @@ def commands_in_clear(transport: Transport, firmware: str) -> bool:
 def _version(text: str) -> tuple[int, ...]:
     parts: list[int] = []
     for part in text.split("."):
-        if not part.isdigit():
+        if not part.isdecimal():  # what int() reads (isdigit() also takes "²", which it does not)
             break
         parts.append(int(part))
     return tuple(parts)
