@@ -1,0 +1,92 @@
+"""gzip of ``/metrics``: ISA-L (python-isal) where it is installed, the standard zlib without it.
+
+Either compressor must give one gzip member that ``gzip.decompress`` reads back to the input,
+with mtime 0 (equal input, equal output). The compressor in use is picked at import
+(``_negotiate.DEFLATE``); these tests set that attribute to each one in turn. The end-to-end
+tests (promtool, prometheus_client's parser, a real Prometheus) read the one in use.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loxone_trio_exporter.exposition import _negotiate
+from loxone_trio_exporter.exposition._negotiate import (
+    ZLIB_DEFLATE,
+    Deflate,
+    gzip_bytes,
+    pick_deflate,
+)
+
+GZIP_MAGIC = b"\x1f\x8b"
+#: gzip header (RFC 1952, 2.3): magic, method, flags, then MTIME in bytes 4-7.
+MTIME = slice(4, 8)
+
+
+def exposition_text(series: int) -> bytes:
+    """What ``/metrics`` looks like: many lines that differ in a label and a value."""
+    lines = (
+        f'loxone_control_value{{miniserver="home",uuid="{i:08x}",state="value"}} {i * 0.25}\n'
+        for i in range(series)
+    )
+    return "".join(lines).encode()
+
+
+def isal_deflate() -> Deflate:
+    pytest.importorskip("isal.isal_zlib")
+    deflate = pick_deflate()
+    assert deflate.name == "isal"
+    return deflate
+
+
+def compressors() -> Iterator[Deflate]:
+    """zlib, and ISA-L where it is installed."""
+    yield ZLIB_DEFLATE
+    if pick_deflate() is not ZLIB_DEFLATE:
+        yield pick_deflate()
+
+
+def test_isal_is_picked_where_it_is_installed() -> None:
+    deflate = isal_deflate()
+    assert deflate == _negotiate.DEFLATE
+    assert deflate.best_level == 3
+
+
+def test_zlib_is_picked_when_isal_cannot_be_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # None in sys.modules makes ``import isal`` raise ImportError, as on a machine without it.
+    monkeypatch.setitem(sys.modules, "isal", None)
+    monkeypatch.delitem(sys.modules, "isal.isal_zlib", raising=False)
+    assert pick_deflate() is ZLIB_DEFLATE
+
+
+@pytest.mark.parametrize("compressor", ["isal", "zlib"])
+@pytest.mark.parametrize("level", [0, 1, 3, 6, 9])
+def test_gzip_bytes_with_either_compressor(
+    monkeypatch: pytest.MonkeyPatch, compressor: str, level: int
+) -> None:
+    deflate = isal_deflate() if compressor == "isal" else ZLIB_DEFLATE
+    monkeypatch.setattr(_negotiate, "DEFLATE", deflate)
+    body = exposition_text(2000)
+    compressed = gzip_bytes(body, level)  # a level above the compressor's highest is its highest
+    assert compressed[:2] == GZIP_MAGIC
+    assert compressed[MTIME] == bytes(4)
+    assert gzip.decompress(compressed) == body
+    assert gzip_bytes(body, level) == compressed
+    if level > 0:
+        assert len(compressed) < len(body) / 5
+
+
+@given(st.binary(max_size=5000))
+def test_either_compressor_round_trips_any_bytes(data: bytes) -> None:
+    for deflate in compressors():
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_negotiate, "DEFLATE", deflate)
+            compressed = gzip_bytes(data)
+        assert compressed[:2] == GZIP_MAGIC, deflate.name
+        assert gzip.decompress(compressed) == data, deflate.name
