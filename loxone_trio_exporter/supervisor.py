@@ -34,7 +34,6 @@ from .runtime._owner import BuildInfo, StateOwner
 from .runtime._token_store import TokenStore
 from .runtime._web_source import ExporterWebSource
 from .web import create_app, serve_web
-from .web._web_config_source import WebConfigSource
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +87,13 @@ async def run_exporter(
         build_info=build_info(revision),
     )
     installation = installation_uuid(config.state_dir)
-    # Checked again here (``run`` checked it before starting): a ConfigError if it went bad.
-    web_config = WebConfigSource(config.web.web_config_file) if config.web.web_config_file else None
+    web_config = None
+    if config.web.web_config_file:
+        # Imported here: PyYAML and bcrypt are loaded only with a web config file.
+        from .web._web_config_source import WebConfigSource  # noqa: PLC0415
+
+        # Checked again here (``run`` checked it before starting): a ConfigError if it went bad.
+        web_config = WebConfigSource(config.web.web_config_file)
     send_channel, receive_channel = trio.open_memory_channel[Message](CHANNEL_CAPACITY)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(owner.run, receive_channel)

@@ -26,7 +26,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 import hypercorn.protocol
@@ -37,9 +37,12 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve
 
 from ._asgi import AsgiApp, Message, Receive, Scope, Send
-from ._auth import protect
-from ._web_config import WebConfigFile
-from ._web_config_source import FixedWebConfig, WebConfigProvider
+
+if TYPE_CHECKING:
+    # Imported by ``serve_web`` when there is a web config: without one, neither PyYAML nor
+    # bcrypt is loaded.
+    from ._web_config import WebConfigFile
+    from ._web_config_source import WebConfigProvider
 
 __all__ = ["AsgiApp", "Message", "Receive", "Scope", "Send", "serve_web", "shield_sends"]
 
@@ -289,6 +292,10 @@ async def serve_web(
     ssl_context: ssl.SSLContext | None = None
     http2_allowed: Callable[[], bool] = _always
     if web_config is not None:
+        from ._auth import protect  # noqa: PLC0415 - see the imports at the top
+        from ._web_config import WebConfigFile  # noqa: PLC0415
+        from ._web_config_source import FixedWebConfig  # noqa: PLC0415
+
         source = FixedWebConfig(web_config) if isinstance(web_config, WebConfigFile) else web_config
         app = protect(app, source)
         if source.current().tls is not None:
