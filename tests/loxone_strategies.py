@@ -167,3 +167,153 @@ garbage_texts = st.one_of(
         ]
     ),
 )
+
+# --- structure documents and state values for the exposition (tests/test_render_equivalence.py) --
+# Small pools on purpose: drawn from a few names and UUIDs, the documents share state UUIDs
+# between controls, repeat names and uuidActions, and nest list states and subcontrols, which is
+# where series identity gets hard. Names carry what the exposition must escape or replace.
+
+#: State UUIDs the generated documents draw from (one in upper case: the loader folds it).
+STATE_UUID_POOL = tuple(f"{n:08x}-00{n:02x}-0000-ffff{n * 7919:012x}" for n in range(1, 11))
+#: State UUIDs no generated document names: events for them are strangers.
+STRANGER_UUIDS = ("deadbeef-0000-0000-ffff000000000001", "deadbeef-0000-0000-ffff000000000002")
+
+_ROOM_UUIDS = ("0f869a64-028d-0cc2-ffffd4c75dbaf53c", "0f869a64-028d-0cc3-ffffd4c75dbaf53c")
+_CAT_UUIDS = ("0f869a64-0200-0af4-ffffd4c75dbaf53c", "0f869a64-0200-0af5-ffffd4c75dbaf53c")
+_UNKNOWN_PLACE = "0f869a64-ffff-ffff-ffffd4c75dbaf53c"  # named by a control, listed nowhere
+PLACE_NAMES = ("Living room", 'Say "hi"', "back\\slash", "two\nlines", "Küche °C", "\ud800", "")
+CONTROL_NAMES = ("Light", "Light", "Meter", "Schedule", "Tür", 'a "quoted" one', "x\\y\nz")
+CONTROL_TYPES = (
+    *("InfoOnlyAnalog", "Meter", "Daytimer", "IRCDaytimer", "TextState", "LightControllerV2"),
+    *("IRoomController", "Switch"),
+)
+_UUID_ACTIONS = (
+    *("0f869a64-0001-0000-ffffd4c75dbaf53c", "0f869a64-0002-0000-ffffd4c75dbaf53c"),
+    *("0f869a64-0003-0000-ffffd4c75dbaf53c", "0f869a64-0002-0000-ffffd4c75dbaf53c/AI1"),
+    "13f2e1a0-0364-2f16-ffff403fb0c34b9e/masterValue",
+)
+_STATE_NAMES = (
+    *("value", "actual", "total", "totalNeg", "storage", "entriesAndDefaultValue", "text"),
+    *("temperatures", "active", "position"),
+)
+_DETAILS = (
+    None,
+    {"format": "%.1f°"},
+    {"format": "%.0f%%"},
+    {"format": "Power: %.3f kW"},
+    {"format": "%d"},
+    {"format": "no conversion"},
+    {"actualFormat": "%.3fkW", "totalFormat": "%.1fkWh", "format": "%.2f"},
+    "not an object",
+)
+_LAST_MODIFIED = ("2025-01-02 03:04:05", "2017-11-22 18:41:01", "not a time", "")
+
+_pool_uuids = st.sampled_from(STATE_UUID_POOL).map(
+    lambda uuid: uuid.upper() if uuid == STATE_UUID_POOL[0] else uuid
+)
+# What a state entry holds: a UUID, a list of UUIDs (the old IRoomController's temperatures),
+# or something that is no UUID (skipped by the loader).
+_state_refs = st.one_of(
+    _pool_uuids,
+    _pool_uuids,
+    st.lists(_pool_uuids, min_size=1, max_size=3),
+    st.sampled_from(["", 5, None, "not-a-uuid"]),
+)
+# entriesAndDefaultValue twice: a daytimer's entries need that name.
+_state_names = st.sampled_from((*_STATE_NAMES, "entriesAndDefaultValue"))
+_state_dicts = st.dictionaries(_state_names, _state_refs, max_size=4)
+_optional = st.none  # readability: "absent" in the document
+
+
+def _control_documents(depth: int) -> st.SearchStrategy[dict[str, object]]:
+    subs = (
+        st.lists(_control_documents(depth - 1), max_size=2).map(
+            lambda controls: {f"s{i}": control for i, control in enumerate(controls)} or None
+        )
+        if depth
+        else _optional()
+    )
+    return st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(CONTROL_NAMES),
+            "uuidAction": st.sampled_from(_UUID_ACTIONS),
+            "type": st.sampled_from(CONTROL_TYPES),
+            "room": st.one_of(_optional(), st.sampled_from((*_ROOM_UUIDS, _UNKNOWN_PLACE))),
+            "cat": st.one_of(_optional(), st.sampled_from((*_CAT_UUIDS, _UNKNOWN_PLACE))),
+            "states": _state_dicts,
+            "details": st.sampled_from(_DETAILS),
+            "subControls": subs,
+        }
+    ).map(lambda control: {key: value for key, value in control.items() if value is not None})
+
+
+_CONTROL_DOCUMENTS = _control_documents(depth=1)
+_places = st.lists(st.sampled_from(PLACE_NAMES), min_size=2, max_size=2)
+
+
+def _place_documents(
+    uuids: tuple[str, ...], names: list[str], kind: object
+) -> dict[str, dict[str, object]]:
+    return {u: {"uuid": u, "name": n, "type": kind} for u, n in zip(uuids, names, strict=True)}
+
+
+@st.composite
+def structure_documents(draw: st.DrawFn) -> dict[str, object]:
+    """A small ``LoxAPP3.json`` document with the awkward parts of real files (see above)."""
+    rooms, cats = draw(_places), draw(_places)
+    controls = draw(st.lists(_CONTROL_DOCUMENTS, min_size=1, max_size=4))
+    document: dict[str, object] = {
+        "lastModified": draw(st.sampled_from(_LAST_MODIFIED)),
+        "rooms": _place_documents(_ROOM_UUIDS, rooms, 1),
+        "cats": _place_documents(_CAT_UUIDS, cats, "lights"),
+        "globalStates": draw(
+            st.dictionaries(
+                st.sampled_from(["operatingMode", "sunrise", "sunset", "notifications"]),
+                st.one_of(_pool_uuids, st.just("")),
+                max_size=3,
+            )
+        ),
+        # JSON keys are unique, uuidActions need not be: the loader reads only the values.
+        "controls": {f"c{i}": control for i, control in enumerate(controls)},
+    }
+    if draw(st.booleans()):
+        document["msInfo"] = {
+            "serialNr": draw(st.sampled_from(["504F94000000", "", 'q"uote'])),
+            "msName": draw(st.sampled_from(CONTROL_NAMES)),
+            "projectName": draw(st.sampled_from(PLACE_NAMES)),
+            "miniserverType": draw(st.sampled_from([0, 1, 2, 3, 4, 9, "2", None])),
+        }
+    if draw(st.booleans()):
+        document["weatherServer"] = {
+            "states": {"actual": draw(_pool_uuids), "forecast": draw(_pool_uuids)}
+        }
+    return document
+
+
+#: Doubles as a Miniserver may send them, weighted to what the number format must get right:
+#: both zeros, NaN, the infinities, the switch to Go's exponent form at 1e6, repr's at 1e16,
+#: the largest and smallest doubles.
+_EXPOSITION_EDGES = [
+    *(0.0, -0.0, 1.0, -1.0, 22.5, float("nan"), float("inf"), float("-inf")),
+    *(999999.9999999999, 1e6, 1234567.0, -1234567.0, 10000000.0, 123456789.125),
+    *(1e10, 1750000000.25, 9999999999999998.0, 1e16, 1.5e300, -1.7976931348623157e308),
+    *(5e-324, 1e-5, 0.0001, 2.0**53, 1e22),
+]
+exposition_doubles = st.one_of(
+    st.sampled_from(_EXPOSITION_EDGES),
+    st.floats(),
+    st.integers(min_value=-(10**6), max_value=10**10).map(float),
+)
+# Texts around the 200-character cut (by code point), with what label values must escape.
+_text_alphabet = st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs", "Cc"))
+exposition_texts = st.one_of(
+    st.text(_text_alphabet, max_size=12),
+    st.tuples(st.text(_text_alphabet, min_size=1, max_size=5), st.integers(35, 70)).map(
+        lambda repeated: repeated[0] * repeated[1]
+    ),
+)
+exposition_weather_entries = st.builds(
+    WeatherEntry,
+    *(int32s, int32s, int32s, int32s, int32s),
+    *(exposition_doubles,) * 6,
+)
