@@ -55,7 +55,11 @@ class _RawEvent:
     event: Event
 
 
-_Outgoing = bytes | str | _CloseFrame | _RawEvent
+#: A flood table's header and payload: one item, so that nothing queued by another task can
+#: come between them on the wire.
+_Adjacent = tuple[bytes, ...]
+_Outgoing = bytes | str | _CloseFrame | _RawEvent | _Adjacent
+FLOOD_TABLES_QUEUED = 4
 
 
 class WebSocketClient:
@@ -75,6 +79,9 @@ class WebSocketClient:
         self._closing = False
         self._nursery: trio.Nursery | None = None
         self._flood_scope: trio.CancelScope | None = None
+        # Flood tables queued and not yet written: a few at most, so the outbox keeps room for
+        # the broadcast (a full outbox cuts the client as too slow).
+        self._flood_slots = trio.Semaphore(FLOOD_TABLES_QUEUED)
 
     # --- used by the server: faults and broadcasting ------------------------------------------
 
@@ -105,8 +112,10 @@ class WebSocketClient:
         with scope:
             try:
                 while not self._closing:
-                    for message in flood_message(table, size):
-                        await self._outbox_send.send(message)  # waits for the socket
+                    # Header and table as one item: a broadcast queued while this waits for
+                    # room must not land between them.
+                    await self._flood_slots.acquire()  # released once written
+                    await self._outbox_send.send(flood_message(table, size))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # the client is gone
 
@@ -246,10 +255,17 @@ class WebSocketClient:
             if done:
                 return
 
-    async def _write(self, batch: list[_Outgoing]) -> bool:
+    async def _write(self, queued: list[_Outgoing]) -> bool:
         """Write a batch; ``True`` when a close frame went out and the connection is over."""
         chunks: list[bytes] = []
         finished = False
+        batch: list[bytes | str | _CloseFrame | _RawEvent] = []
+        for item in queued:
+            if isinstance(item, tuple):  # a flood table
+                batch += item
+                self._flood_slots.release()
+            else:
+                batch.append(item)
         for item in batch:
             event: Event
             if isinstance(item, _CloseFrame):
