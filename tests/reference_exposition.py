@@ -358,15 +358,11 @@ class _Miniserver:
         assert series is not None
         # Today: a value is a stranger only if no series takes it, so after a structure with
         # the same lastModified (series kept from the old one) a UUID only the old one names is
-        # no stranger; and a structure that names no state at all counts no strangers in value
-        # tables (and keeps their values), while text, daytimer and weather tables count them.
+        # no stranger.
         strangers = [
             raw
             for raw, _ in table.states
-            if self.known
-            and raw not in self.known
-            and not series.values.get(raw)
-            and raw not in series.globals
+            if raw not in self.known and not series.values.get(raw) and raw not in series.globals
         ]
         self.unknown_states += len(strangers)
         for raw, value in table.states:

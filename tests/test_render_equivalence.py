@@ -23,8 +23,7 @@ tokens, streaming, lost sessions, stale drops and ``[export]`` reloads, for one 
 Miniservers, scraped at several points so that the renderer's caches are exercised too.
 
 Where the reference had to follow today's code rather than the design (comments "Today:" in
-reference_exposition.py): a value table counts no strangers, and keeps every value, when the
-structure names no state at all (the other tables count them); a UUID that is both a global
+reference_exposition.py): a UUID that is both a global
 state and a state of an exported control feeds only the control's series; a structure reloaded
 with the same lastModified keeps the series of the old one (a UUID only the old one names is
 still applied, and is no stranger).

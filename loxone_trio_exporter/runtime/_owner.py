@@ -241,8 +241,7 @@ class StateOwner:
             # a Miniserver without a usable structure: count the events, nothing else.
             state.events_before[TABLE_NAMES[type(table)]] += len(table.states)
         elif isinstance(table, ValueStatesReceived):
-            known = state.index if state.index is not None else ()
-            strangers = values.apply_values(table.states, known)
+            strangers = values.apply_values(table.states, state.index)
             state.record_values(table.states, strangers)
         elif isinstance(table, TextStatesReceived):
             values.apply_texts(state.take_texts(table.states).values(), events=len(table.states))

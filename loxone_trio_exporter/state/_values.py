@@ -46,9 +46,12 @@ class MiniserverValues:
             self._published = self.control_values.copy()
         return self._published
 
-    def apply_values(self, states: Iterable[ValueState], known: Container[bytes] = ()) -> int:
+    def apply_values(
+        self, states: Iterable[ValueState], known: Container[bytes] | None = None
+    ) -> int:
         """Apply a value table; returns how many of its states ``known`` (the structure's state
-        UUIDs) does not hold: those are counted, never stored (0 when ``known`` is empty)."""
+        UUIDs) does not hold: those are counted, never stored (0 when ``known`` is None). An
+        empty ``known`` (a structure naming no state) makes every state a stranger."""
         self._published = None  # once per table, not per event: the hot path stays as it was
         single_owner = self._single_owner.get
         control_owners = self.catalogue.control_values.get
@@ -72,7 +75,7 @@ class MiniserverValues:
                     self.global_values[labels] = value
             else:
                 unknown += 1  # not exported: excluded by a filter, or not in the structure
-                if known and raw not in known:
+                if known is not None and raw not in known:
                     strangers += 1
         self.events["value"] += count
         self.unknown_uuids += unknown
