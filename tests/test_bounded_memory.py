@@ -15,7 +15,14 @@ import struct
 import pytest
 import trio
 import trio.testing
-from exporter_harness import miniserver, poll_async, start_exporter, start_simulator, value_of
+from exporter_harness import (
+    miniserver,
+    poll_async,
+    select,
+    start_exporter,
+    start_simulator,
+    value_of,
+)
 from owner_feed import family, feed, make_owner, structure_ready, tables
 
 from loxone_trio_exporter.protocol import (
@@ -174,7 +181,9 @@ async def test_a_connection_waits_while_its_unapplied_tables_exceed_the_budget()
 async def test_a_flood_of_unknown_states_is_counted_and_leaves_the_other_alone(tmp_path, table):
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            faulty = await start_simulator(nursery, seed=1)
+            # Ordinary events flow beside the flood: its tables must reach the wire whole,
+            # never with a broadcast between a header and its payload.
+            faulty = await start_simulator(nursery, seed=1, rate=50.0)
             other = await start_simulator(nursery, seed=2, rate=50.0)
             exporter = await start_exporter(
                 nursery, tmp_path, [miniserver(faulty, "faulty"), miniserver(other, "other")]
@@ -184,14 +193,20 @@ async def test_a_flood_of_unknown_states_is_counted_and_leaves_the_other_alone(t
             kept = (len(state.raw_values), len(state.raw_texts))
             faulty.inject(Fault(FaultKind.FLOOD, table=table, size=256 * 1024, seconds=1.0))
 
+            # Many tables' worth (a 256 KiB table holds 10,922 value or 253 text states).
+            enough = 50_000 if table == "value" else 1_000
+
             async def many_counted() -> bool:
                 total = await exporter.samples()
                 return (
                     value_of(total, "loxone_exporter_unknown_states_total", miniserver="faulty")
-                    > 1000
+                    > enough
                 )
 
             await poll_async(many_counted, within=10)
+            total = await exporter.samples()
+            reconnects = select(total, "loxone_exporter_reconnects_total", miniserver="faulty")
+            assert sum(reconnects.values()) == 0, reconnects  # one session took the whole flood
             assert (len(state.raw_values), len(state.raw_texts)) == kept
             assert exporter.streaming("faulty")
             assert exporter.streaming("other")

@@ -55,10 +55,15 @@ class _RawEvent:
     event: Event
 
 
-#: A flood table's header and payload: one item, so that nothing queued by another task can
-#: come between them on the wire.
-_Adjacent = tuple[bytes, ...]
-_Outgoing = bytes | str | _CloseFrame | _RawEvent | _Adjacent
+@attrs.frozen
+class _FloodTable:
+    """A flood table's header and payload: one item, so that nothing queued by another task can
+    come between them on the wire. Each holds one of the client's flood slots until written."""
+
+    messages: tuple[bytes, bytes]
+
+
+_Outgoing = bytes | str | _CloseFrame | _RawEvent | _FloodTable
 FLOOD_TABLES_QUEUED = 4
 
 
@@ -115,7 +120,7 @@ class WebSocketClient:
                     # Header and table as one item: a broadcast queued while this waits for
                     # room must not land between them.
                     await self._flood_slots.acquire()  # released once written
-                    await self._outbox_send.send(flood_message(table, size))
+                    await self._outbox_send.send(_FloodTable(flood_message(table, size)))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # the client is gone
 
@@ -261,8 +266,8 @@ class WebSocketClient:
         finished = False
         batch: list[bytes | str | _CloseFrame | _RawEvent] = []
         for item in queued:
-            if isinstance(item, tuple):  # a flood table
-                batch += item
+            if isinstance(item, _FloodTable):
+                batch += item.messages
                 self._flood_slots.release()
             else:
                 batch.append(item)
