@@ -344,10 +344,8 @@ async def test_tls_verify_false_accepts_any_certificate(tmp_path: Path) -> None:
 # --- replies that never come, or come back useless -------------------------------------------
 
 
-def rewrite_replies(server: Any, rewrite: Callable[[dict[str, Any]], None]) -> list[float]:
-    """Make ``server`` pass every JSON reply through ``rewrite`` (which edits it in place);
-    returns the (trio) times at which replies went out, growing as the sessions run."""
-    sent_at: list[float] = []
+def rewrite_replies(server: Any, rewrite: Callable[[dict[str, Any]], None]) -> None:
+    """Make ``server`` pass every JSON reply through ``rewrite`` (which edits it in place)."""
     new_session = server.new_session
 
     def session(*, secure: bool) -> Any:
@@ -365,7 +363,6 @@ def rewrite_replies(server: Any, rewrite: Callable[[dict[str, Any]], None]) -> l
                 return output
             reply = json.loads(body)
             rewrite(reply)
-            sent_at.append(trio.current_time())
             body = json.dumps(reply)
             return Send((build_header(MessageIdentifier.TEXT, len(body.encode())), body))
 
@@ -373,7 +370,6 @@ def rewrite_replies(server: Any, rewrite: Callable[[dict[str, Any]], None]) -> l
         return inner
 
     server.new_session = session
-    return sent_at
 
 
 async def test_an_unusable_answer_ends_the_session_after_the_reply_timeout(
