@@ -6,8 +6,8 @@ structure, text tables of 64 KiB with new UUIDs and 1,000 bytes of text each, an
 tables back to back, each for ``hostile_seconds``. The exporter's RSS is read before each flood
 (its steady state), every few seconds during it, and once the flood has stopped and the
 exporter streams again: the budget is 10 MB of growth after the flood. The RSS during the flood
-is in the note: a flood of 15 MiB tables has two of them in flight at any time (one applied,
-the next one being read), which no flood of that size can do without.
+is in the note: receiving a 15 MiB table briefly holds it twice (the WebSocket client's
+fragments and their join), and the allocator keeps those pages after the flood.
 
 Refusals (in this process): a structure of 17 MiB in four-byte characters (16 M characters
 would pass a limit that counts characters) is sent to the exporter's WebSocket client 100
