@@ -10,7 +10,7 @@ is in the note: receiving a 15 MiB table briefly holds it twice (the WebSocket c
 fragments and their join), and the allocator keeps those pages after the flood.
 
 Refusals (in this process): a structure of 17 MiB in four-byte characters (16 M characters
-would pass a limit that counts characters) is sent to the exporter's WebSocket client 100
+would pass a limit that counts characters) is sent to the exporter's WebSocket (trio-websocket) 100
 times, a new connection each time, with the cyclic collector left to itself. RSS is read after
 each try; the figure is the median of the last ten minus the median of the first ten (a single
 reading moves by several MB with where the allocator happens to be), which must be within 10 MB.
@@ -27,12 +27,8 @@ import trio.testing
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
-from loxone_trio_exporter.runtime._socket import MAX_MESSAGE_SIZE
-from loxone_trio_exporter.runtime._websocket import (
-    MESSAGE_TOO_BIG,
-    ClientWebSocket,
-    WebSocketClosed,
-)
+from loxone_trio_exporter.runtime._endings import SessionEnded
+from loxone_trio_exporter.runtime._transport import MAX_MESSAGE_SIZE, open_websocket
 
 from ._pipeline import miniserver_split
 from ._processes import Exporter, Simulator, rss_bytes, sample_value
@@ -133,7 +129,6 @@ def _refusals(settings: Settings) -> list[Figure]:
 
 async def _one_try(text: str) -> None:
     ours, theirs = trio.testing.memory_stream_pair()
-    client = ClientWebSocket(ours, max_message_size=MAX_MESSAGE_SIZE)
     server = WSConnection(ConnectionType.SERVER)
 
     async def serve() -> None:
@@ -149,12 +144,14 @@ async def _one_try(text: str) -> None:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve)
-        await client.open("127.0.0.1", "/ws/rfc6455", ["remotecontrol"])
-        code = 0
+        detail = "no refusal"
         try:
-            await client.receive()
-        except WebSocketClosed as closed:
-            code = closed.code
-        if code != MESSAGE_TOO_BIG:
-            raise AssertionError(f"an over-limit structure was not refused (close {code})")
+            async with open_websocket(
+                ours, "127.0.0.1", upgrade_seconds=10, update_retry=5, booting_retry=5
+            ) as ws:
+                await ws.receive()
+        except SessionEnded as ended:
+            detail = ended.detail
+        if "16 MiB limit" not in detail:
+            raise AssertionError(f"an over-limit structure was not refused ({detail})")
         nursery.cancel_scope.cancel()

@@ -117,7 +117,7 @@ STEPS: dict[str, tuple[type, str, Callable[[tuple[Any, ...]], bool]]] = {
     "http_value": (MiniserverConnection, "_http_value", lambda args: True),
     "new_session": (MiniserverConnection, "_new_session", lambda args: True),
     "connect": (MiniserverConnection, "_connect", lambda args: True),
-    "upgrade": (SocketSession, "_upgrade", lambda args: True),
+    "upgraded": (SocketSession, "_converse", lambda args: True),
     "first_message": (SocketSession, "_receive", lambda args: True),
     "authenticated": (SocketSession, "_on_event", _event(Authenticated)),
     "token_acquired": (SocketSession, "_on_event", _event(TokenAcquired)),

@@ -1,14 +1,17 @@
-"""The exporter's WebSocket client against a wsproto server end, over an in-memory stream.
+"""The exporter's WebSocket (trio-websocket over a stream we open) against a wsproto server end.
 
-The server end is wsproto driven by the test, so each case controls exactly which bytes the
-client reads at once: what arrives together is returned together, what arrives before a close
-is delivered before it, faults in the server's frames close the connection from our side.
+The server end is wsproto driven by the test over an in-memory stream, so each case controls
+exactly which bytes arrive: what arrives before a close is delivered before it, every way the
+WebSocket ends is a ``SessionEnded`` with its reason, the size limit counts bytes on the wire
+(text included), and a server that hangs up during the upgrade ends the wait at once.
 """
 
 from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 import trio
@@ -26,14 +29,12 @@ from wsproto.events import (
     TextMessage,
 )
 
-from loxone_trio_exporter.runtime._websocket import (
-    ClientWebSocket,
-    HandshakeFailed,
-    HandshakeRejected,
-    WebSocketClosed,
-)
+from loxone_trio_exporter.runtime._endings import SessionEnded
+from loxone_trio_exporter.runtime._messages import ReconnectReason
+from loxone_trio_exporter.runtime._transport import MiniserverWebSocket, open_websocket
 
 LIMIT = 1000
+UPGRADE_SECONDS = 10.0
 
 
 class Server:
@@ -69,123 +70,164 @@ class Server:
         return list(self.ws.events())
 
 
-@pytest.fixture
-async def pair(nursery):
-    ours, theirs = trio.testing.memory_stream_pair()
-    client = ClientWebSocket(ours, max_message_size=LIMIT)
-    server = Server(theirs)
-    return client, server
-
-
-async def opened(pair):
-    client, server = pair
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.accept)
-        await client.open("ms.local", "/ws/rfc6455", ["remotecontrol"])
-    return client, server
-
-
-async def test_the_upgrade_asks_for_the_path_and_subprotocol(pair):
-    client, server = await opened(pair)
-    assert server.request is not None
-    assert server.request.host == "ms.local"
-    assert server.request.target == "/ws/rfc6455"
-    assert server.request.subprotocols == ["remotecontrol"]
-    assert client.subprotocol == "remotecontrol"
-
-
-async def test_messages_that_arrive_together_are_returned_together(pair):
-    client, server = await opened(pair)
-    await server.stream.send_all(server.frames(b"\x03\x02\x00\x00\x08\x00\x00\x00", b"payload"))
-    assert await client.receive() == [b"\x03\x02\x00\x00\x08\x00\x00\x00", b"payload"]
-    await server.stream.send_all(server.frames('{"LL": {}}'))
-    assert await client.receive() == ['{"LL": {}}']
-
-
-async def test_messages_sent_with_the_101_are_not_lost(pair):
-    client, server = pair
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.accept, "early")
-        await client.open("ms.local", "/ws/rfc6455", ["remotecontrol"])
-    assert await client.receive() == ["early"]
-
-
-async def test_a_message_split_over_frames_and_reads_is_joined(pair):
-    client, server = await opened(pair)
-    first = server.ws.send(BytesMessage(b"abc", message_finished=False))
-    second = server.ws.send(BytesMessage(b"def", message_finished=True))
-    await server.stream.send_all(first + second[:3])
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.stream.send_all, second[3:])
-        assert await client.receive() == [b"abcdef"]
-
-
-async def test_commands_go_out_as_text_and_pings_are_answered(pair):
-    client, server = await opened(pair)
-    await client.send("jdev/sps/enablebinstatusupdate")
-    assert [(type(e), e.data) for e in await server.events()] == [
-        (TextMessage, "jdev/sps/enablebinstatusupdate")
-    ]
-    await server.stream.send_all(server.ws.send(Ping(b"hi")) + server.frames("after"))
-    assert await client.receive() == ["after"]
-    assert [(type(e), e.payload) for e in await server.events()] == [(Pong, b"hi")]
-
-
-async def test_a_close_comes_after_the_messages_before_it_and_is_answered(pair):
-    client, server = await opened(pair)
-    last_words = server.frames("last words")
-    close = server.ws.send(CloseConnection(4003, "blocked (42)"))
-    await server.stream.send_all(last_words + close)
-    assert await client.receive() == ["last words"]
-    with pytest.raises(WebSocketClosed) as raised:
-        await client.receive()
-    assert (raised.value.code, raised.value.reason, raised.value.ours) == (
-        4003,
-        "blocked (42)",
-        False,
+def websocket(
+    stream: trio.abc.Stream, limit: int = LIMIT
+) -> AbstractAsyncContextManager[MiniserverWebSocket]:
+    return open_websocket(
+        stream,
+        "ms.local",
+        upgrade_seconds=UPGRADE_SECONDS,
+        update_retry=5.0,
+        booting_retry=7.0,
+        max_message_size=limit,
     )
-    assert [type(e) for e in await server.events()] == [CloseConnection]
-    with pytest.raises(WebSocketClosed):
-        await client.send("too late")
 
 
-async def test_a_message_over_the_limit_closes_with_1009_from_our_side(pair):
-    client, server = await opened(pair)
-    await server.stream.send_all(server.frames(b"fine", b"x" * (LIMIT + 1)))
-    assert await client.receive() == [b"fine"]
-    with pytest.raises(WebSocketClosed) as raised:
-        await client.receive()
-    assert (raised.value.code, raised.value.ours) == (1009, True)
-    events = await server.events()
-    assert [(type(e), e.code) for e in events] == [(CloseConnection, 1009)]
+async def ending(
+    stream: trio.abc.Stream,
+    body: Callable[[MiniserverWebSocket], Awaitable[object]],
+    limit: int = LIMIT,
+) -> SessionEnded:
+    """Run ``body`` on an open WebSocket; the ``SessionEnded`` that ends it."""
+    try:
+        async with websocket(stream, limit) as ws:
+            await body(ws)
+    except SessionEnded as ended:
+        return ended
+    raise AssertionError("the WebSocket did not end")
 
 
-async def test_the_limit_counts_bytes_of_text_not_characters(pair):
-    client, server = await opened(pair)
+async def nothing(_ws: MiniserverWebSocket) -> None:
+    pass
+
+
+@pytest.fixture
+def streams():
+    ours, theirs = trio.testing.memory_stream_pair()
+    return ours, Server(theirs)
+
+
+async def test_the_upgrade_asks_for_the_path_and_subprotocol_and_keeps_early_messages(
+    streams, nursery
+):
+    ours, server = streams
+    nursery.start_soon(server.accept, "sent with the 101", b"\x03\x00\x00\x00\x00\x00\x00\x00")
+    async with websocket(ours) as ws:
+        assert await ws.receive() == "sent with the 101"
+        assert await ws.receive() == b"\x03\x00\x00\x00\x00\x00\x00\x00"
+    assert server.request is not None
+    assert (server.request.host, server.request.target, server.request.subprotocols) == (
+        "ms.local",
+        "/ws/rfc6455",
+        ["remotecontrol"],
+    )
+
+
+async def test_commands_go_out_as_text_and_pings_are_answered(streams, nursery):
+    ours, server = streams
+    nursery.start_soon(server.accept)
+    async with websocket(ours) as ws:
+        await ws.send("jdev/sps/enablebinstatusupdate")
+        assert [(type(e), e.data) for e in await server.events()] == [
+            (TextMessage, "jdev/sps/enablebinstatusupdate")
+        ]
+        await server.stream.send_all(server.ws.send(Ping(b"hi")) + server.frames("after"))
+        assert await ws.receive() == "after"
+        assert [(type(e), e.payload) for e in await server.events()] == [(Pong, b"hi")]
+
+
+async def test_a_close_comes_after_the_messages_before_it_and_says_why(streams, nursery):
+    ours, server = streams
+    nursery.start_soon(server.accept)
+    async with websocket(ours) as ws:
+        last_words = server.frames("last words")
+        close = server.ws.send(CloseConnection(4003, "blocked (42)"))
+        await server.stream.send_all(last_words + close)
+        assert await ws.receive() == "last words"
+        with pytest.raises(SessionEnded) as raised:
+            await ws.receive()
+        with pytest.raises(SessionEnded):
+            await ws.send("too late")
+    assert (raised.value.reason, raised.value.retry_after) == (ReconnectReason.BLOCKED, 42.0)
+    assert [type(e) for e in await server.events()] == [CloseConnection]  # the close answered
+
+
+async def test_a_message_over_the_limit_is_refused_with_1009(streams, nursery):
+    ours, server = streams
+    nursery.start_soon(server.accept)
+
+    async def body(ws: MiniserverWebSocket) -> None:
+        await server.stream.send_all(server.frames(b"fine", b"x" * (LIMIT + 1)))
+        assert await ws.receive() == b"fine"
+        await ws.receive()
+
+    ended = await ending(ours, body)
+    assert ended.reason is ReconnectReason.PROTOCOL_ERROR
+    assert "larger than the exporter's 16 MiB limit" in ended.detail
+    assert [(type(e), e.code) for e in await server.events()] == [(CloseConnection, 1009)]
+
+
+async def test_the_limit_counts_bytes_of_text_not_characters(streams, nursery):
+    ours, server = streams
+    nursery.start_soon(server.accept)
     fits = "\N{GRINNING FACE}" * (LIMIT // 4)  # four bytes each in UTF-8: exactly LIMIT
     over = "\N{GRINNING FACE}" * (LIMIT // 4 + 1)  # fewer characters than LIMIT, more bytes
-    await server.stream.send_all(server.frames(fits, over))
-    assert await client.receive() == [fits]
-    with pytest.raises(WebSocketClosed) as raised:
-        await client.receive()
-    assert (raised.value.code, raised.value.ours) == (1009, True)
+
+    async def body(ws: MiniserverWebSocket) -> None:
+        await server.stream.send_all(server.frames(fits, over))
+        assert await ws.receive() == fits
+        await ws.receive()
+
+    assert "16 MiB limit" in (await ending(ours, body)).detail
+    assert [(type(e), e.code) for e in await server.events()] == [(CloseConnection, 1009)]
 
 
-async def test_a_refused_message_is_freed_without_the_cyclic_collector(pair):
-    client, server = await opened(pair)
-    size = 200_000
-    client._max_message_size = size  # large enough for tracemalloc to see it clearly
+async def test_a_long_text_is_cut_off_by_its_bytes_before_it_is_all_read(streams, nursery):
+    # 100k characters pass trio-websocket's limit (it counts characters) but are 400 kB on the
+    # wire: the meter under it breaks the stream once the limit plus one read is exceeded.
+    limit = 100_000
+    ours, server = streams
+    nursery.start_soon(server.accept)
+    text = "\N{GRINNING FACE}" * limit
+    sent = 0
+
+    async def feed() -> None:
+        nonlocal sent
+        payload = memoryview(server.ws.send(TextMessage(text)))
+        for start in range(0, len(payload), 16384):
+            await server.stream.send_all(payload[start : start + 16384])
+            sent = start + 16384
+
+    async def body(ws: MiniserverWebSocket) -> None:
+        async with trio.open_nursery() as feeding:
+            feeding.start_soon(feed)
+            try:
+                await ws.receive()
+            finally:
+                feeding.cancel_scope.cancel()
+
+    assert "16 MiB limit" in (await ending(ours, body, limit)).detail
+    assert sent < 4 * limit  # it never took the whole message
+
+
+async def test_a_refused_message_is_freed_without_the_cyclic_collector(streams, nursery):
+    ours, server = streams
+    size = 200_000  # large enough for tracemalloc to see it clearly
+    nursery.start_soon(server.accept)
     gc.disable()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        # One message over the limit, in two frames: the first is kept until the second.
-        await server.stream.send_all(
-            server.ws.send(BytesMessage(b"x" * (size // 2 + 1), message_finished=False))
-            + server.ws.send(BytesMessage(b"x" * (size // 2 + 1)))
-        )
-        with pytest.raises(WebSocketClosed):
-            await client.receive()
+
+        async def body(ws: MiniserverWebSocket) -> None:
+            # One message over the limit, in two frames: the first is kept until the second.
+            await server.stream.send_all(
+                server.ws.send(BytesMessage(b"x" * (size // 2 + 1), message_finished=False))
+                + server.ws.send(BytesMessage(b"x" * (size // 2 + 1)))
+            )
+            await ws.receive()
+
+        await ending(ours, body, size)
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
@@ -193,56 +235,74 @@ async def test_a_refused_message_is_freed_without_the_cyclic_collector(pair):
     assert held < size // 4, f"{held} bytes still held after the refusal"
 
 
-async def test_a_broken_frame_closes_with_1002_from_our_side(pair):
-    client, server = await opened(pair)
+async def test_a_broken_frame_ends_the_session_as_a_protocol_error(streams, nursery):
+    ours, server = streams
+    nursery.start_soon(server.accept)
     reserved_opcode = bytes([0x83, 0x00])  # FIN + opcode 3: reserved by RFC 6455
-    await server.stream.send_all(server.frames("ok") + reserved_opcode)
-    assert await client.receive() == ["ok"]
-    with pytest.raises(WebSocketClosed) as raised:
-        await client.receive()
-    assert (raised.value.code, raised.value.ours) == (1002, True)
+
+    async def body(ws: MiniserverWebSocket) -> None:
+        await server.stream.send_all(server.frames("ok") + reserved_opcode)
+        assert await ws.receive() == "ok"
+        await ws.receive()
+
+    ended = await ending(ours, body)
+    assert ended.reason is ReconnectReason.PROTOCOL_ERROR
+    assert "break RFC 6455 (closed with 1002" in ended.detail
 
 
-async def test_the_end_of_the_stream_is_an_abnormal_closure(pair):
-    client, server = await opened(pair)
-    await server.stream.aclose()
-    with pytest.raises(WebSocketClosed) as raised:
-        await client.receive()
-    assert (raised.value.code, raised.value.ours) == (1006, False)
+async def test_the_end_of_the_stream_is_a_lost_connection(streams, nursery):
+    ours, server = streams
+    nursery.start_soon(server.accept)
+
+    async def body(ws: MiniserverWebSocket) -> None:
+        await server.stream.aclose()
+        await ws.receive()
+
+    assert (await ending(ours, body)).reason is ReconnectReason.CONNECTION_LOST
 
 
-async def test_close_sends_a_close_frame_and_waits_for_the_answer(pair, nursery):
-    client, server = await opened(pair)
+async def test_leaving_the_block_sends_a_close_frame_and_waits_for_the_answer(streams, nursery):
+    ours, server = streams
+    nursery.start_soon(server.accept)
+    answered = trio.Event()
 
     async def answer() -> None:
         events = await server.events()
         assert [(type(e), e.code) for e in events] == [(CloseConnection, 1000)]
         await server.stream.send_all(server.ws.send(events[0].response()))
+        answered.set()
 
-    nursery.start_soon(answer)
-    with trio.fail_after(5):
-        await client.close()
+    async with websocket(ours):
+        nursery.start_soon(answer)
+    assert answered.is_set()
 
 
-async def test_a_503_upgrade_answer_is_a_rejection_with_its_status(pair):
-    client, server = pair
+@pytest.mark.parametrize(
+    ("status", "reason", "retry_after"),
+    [(503, ReconnectReason.BOOTING, 7.0), (404, ReconnectReason.UNREACHABLE, None)],
+)
+async def test_an_upgrade_refused_with_a_status_says_which(
+    streams, nursery, status, reason, retry_after
+):
+    ours, server = streams
 
     async def refuse() -> None:
         await server.read_request()
-        reject = RejectConnection(status_code=503, headers=[], has_body=True)
-        body = RejectData(data=b"booting", body_finished=True)
+        reject = RejectConnection(status_code=status, headers=[], has_body=True)
+        body = RejectData(data=b"no", body_finished=True)
         await server.stream.send_all(server.ws.send(reject) + server.ws.send(body))
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(refuse)
-        with pytest.raises(HandshakeRejected) as raised:
-            await client.open("ms.local", "/ws/rfc6455", ["remotecontrol"])
-    assert raised.value.status_code == 503
+    nursery.start_soon(refuse)
+    ended = await ending(ours, nothing)
+    assert (ended.reason, ended.retry_after) == (reason, retry_after)
+    assert str(status) in ended.detail
 
 
 @pytest.mark.parametrize("answer", [b"", b"SSH-2.0-OpenSSH\r\n\r\n"])
-async def test_an_upgrade_answer_that_is_not_http_fails_the_handshake(pair, answer):
-    client, server = pair
+async def test_a_server_that_hangs_up_in_the_upgrade_ends_it_at_once(
+    streams, nursery, answer, autojump_clock
+):
+    ours, server = streams
 
     async def answer_badly() -> None:
         await server.read_request()
@@ -250,24 +310,18 @@ async def test_an_upgrade_answer_that_is_not_http_fails_the_handshake(pair, answ
             await server.stream.send_all(answer)
         await server.stream.aclose()
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(answer_badly)
-        with pytest.raises(HandshakeFailed):
-            await client.open("ms.local", "/ws/rfc6455", ["remotecontrol"])
+    nursery.start_soon(answer_badly)
+    start = trio.current_time()
+    ended = await ending(ours, nothing)
+    assert ended.reason is ReconnectReason.UNREACHABLE
+    assert "is this a Miniserver?" in ended.detail
+    assert trio.current_time() - start < UPGRADE_SECONDS  # not the timeout
 
 
-async def test_a_ping_after_our_close_frame_is_not_answered_and_the_close_completes(pair, nursery):
-    client, server = await opened(pair)
-
-    async def ping_then_answer() -> None:
-        events = await server.events()
-        assert [type(e) for e in events] == [CloseConnection]
-        # A ping the server sent before it read our close, then its close answer.
-        await server.stream.send_all(b"\x89\x02hi" + server.ws.send(events[0].response()))
-
-    nursery.start_soon(ping_then_answer)
-    with trio.fail_after(5):
-        await client.close()
-    with pytest.raises(WebSocketClosed) as raised:
-        await client.receive()
-    assert (raised.value.code, raised.value.ours) == (1000, True)
+async def test_an_upgrade_never_answered_ends_after_the_timeout(streams, nursery, autojump_clock):
+    ours, server = streams
+    nursery.start_soon(server.read_request)  # and then silence
+    start = trio.current_time()
+    ended = await ending(ours, nothing)
+    assert trio.current_time() - start == UPGRADE_SECONDS
+    assert "not answered within 10 s" in ended.detail

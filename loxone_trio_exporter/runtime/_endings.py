@@ -19,10 +19,11 @@ import logging
 import re
 from collections.abc import Callable
 
+from wsproto.frame_protocol import CloseReason
+
 from ..protocol._codes import CloseCode, ResponseCode
 from ..protocol._session import SessionFailed
 from ._messages import ReconnectReason
-from ._websocket import ABNORMAL_CLOSURE, MESSAGE_TOO_BIG
 
 BLOCKED_DEFAULT_SECONDS = 300.0
 USER_DISABLED_SECONDS = 600.0
@@ -58,7 +59,7 @@ class SessionEnded(Exception):
 def closed(code: int, reason: str, *, ours: bool = False, update_retry: float) -> SessionEnded:
     """The WebSocket closed: by the Miniserver (its close code), broken (1006), or by us
     (``ours``) for a fault in what the Miniserver sent."""
-    if code == ABNORMAL_CLOSURE:
+    if code == CloseReason.ABNORMAL_CLOSURE:
         return SessionEnded(ReconnectReason.CONNECTION_LOST, "connection lost (no close frame)")
     text = f": {reason}" if reason else ""
     if ours:
@@ -88,7 +89,7 @@ def closed(code: int, reason: str, *, ours: bool = False, update_retry: float) -
 
 def _closed_by_us(code: int, text: str) -> SessionEnded:
     """We closed for a fault in the Miniserver's data; retrying will likely meet it again."""
-    if code == MESSAGE_TOO_BIG:
+    if code == CloseReason.MESSAGE_TOO_BIG:
         return SessionEnded(
             ReconnectReason.PROTOCOL_ERROR,
             "the Miniserver sent a message larger than the exporter's 16 MiB limit (a structure "

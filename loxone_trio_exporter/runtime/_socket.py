@@ -28,7 +28,6 @@ from ..protocol import (
     ValueStatesReceived,
     WeatherStatesReceived,
 )
-from ..protocol._codes import ResponseCode
 from ..protocol._packed import PackedRecords
 from ..protocol._session import (
     Authenticated,
@@ -48,7 +47,7 @@ from ..protocol._session import (
 )
 from ..structure import StateIndex, Structure, build_state_index, load_structure
 from ._backpressure import TableBudget
-from ._endings import SessionEnded, closed, failed
+from ._endings import SessionEnded, failed
 from ._messages import (
     ConnectionState,
     Message,
@@ -59,15 +58,10 @@ from ._messages import (
     TokenUpdated,
 )
 from ._token_keeper import TokenKeeper
-from ._websocket import ClientWebSocket, HandshakeFailed, HandshakeRejected, WebSocketClosed
+from ._transport import MiniserverWebSocket, open_websocket
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # real structure files run to several MiB
-WEBSOCKET_PATH = "/ws/rfc6455"
-SUBPROTOCOL = "remotecontrol"
-#: How long a closing handshake or a goodbye ``killtoken`` may take: a stop must be quick.
-CLOSE_WAIT_SECONDS = 0.2
 #: Larger structure files are parsed in a worker thread (about 50 ms of work per 256 KiB), so
 #: the event loop (and /metrics) never stalls on them; smaller ones cost less than the thread.
 PARSE_IN_THREAD_ABOVE = 256 * 1024
@@ -141,83 +135,48 @@ class SocketSession:
 
     async def run(self, stream: trio.abc.Stream, host: str) -> None:
         """Upgrade ``stream`` to a WebSocket and converse until the end; the caller closes it."""
-        ws = ClientWebSocket(stream, max_message_size=MAX_MESSAGE_SIZE)
-        await self._upgrade(ws, host)
-        try:
+        async with open_websocket(
+            stream,
+            host,
+            upgrade_seconds=self._timeouts.connect,
+            update_retry=self._timeouts.booting_retry,
+            booting_retry=self._timeouts.booting_retry,
+        ) as ws:
             await self._converse(ws)
-        finally:
-            # Say goodbye with a close frame, without waiting long for the answer: the exporter
-            # must exit (or reconnect) quickly.
-            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT_SECONDS):
-                await ws.close()
 
-    async def _upgrade(self, ws: ClientWebSocket, host: str) -> None:
-        timeout = self._timeouts.connect
-        try:
-            with trio.fail_after(timeout):
-                await ws.open(host, WEBSOCKET_PATH, [SUBPROTOCOL])
-        except trio.TooSlowError:
-            raise SessionEnded(
-                ReconnectReason.UNREACHABLE,
-                f"WebSocket upgrade not answered within {timeout:g} s",
-            ) from None
-        except HandshakeRejected as exc:
-            if exc.status_code == ResponseCode.SERVICE_UNAVAILABLE:
-                raise SessionEnded(
-                    ReconnectReason.BOOTING,
-                    "booting (WebSocket upgrade answered 503)",
-                    retry_after=self._timeouts.booting_retry,
-                    level=logging.INFO,
-                ) from None
-            raise SessionEnded(
-                ReconnectReason.UNREACHABLE,
-                f"WebSocket upgrade refused with HTTP {exc.status_code}",
-            ) from None
-        except HandshakeFailed as exc:
-            raise SessionEnded(
-                ReconnectReason.UNREACHABLE, f"WebSocket upgrade failed: {exc}"
-            ) from None
-
-    async def _converse(self, ws: ClientWebSocket) -> None:
+    async def _converse(self, ws: MiniserverWebSocket) -> None:
         timers = _Timers(self._timeouts, trio.current_time())
         for command in self.session.start():
             await self._request(ws, command, timers)
         while True:
-            messages: list[str | bytes] = []
+            message: str | bytes | None = None
             deadline = min(timers.deadline(self.session.awaiting_reply), self._refresh_at)
-            # Only the wait is cancellable: once messages are read, each is handled in full.
+            # Only the wait is cancellable: once a message is read, it is handled in full.
             with trio.move_on_at(deadline) as self._wait_scope:
-                try:
-                    messages = await ws.receive()
-                except WebSocketClosed as exc:
-                    raise self._closed(exc) from None
+                message = await ws.receive()
             self._wait_scope = None
             now = trio.current_time()
-            if messages:  # even when stopping: a header may be followed by its payload
+            if message is not None:
                 timers.received(now)
-                for message in messages:
-                    await self._receive(ws, message, timers, now)
+                await self._receive(ws, message, timers, now)
+            elif not self._stopping:  # a deadline came
+                await self._on_deadline(ws, timers, now)
             if self._stopping:
                 break
-            if messages:
-                continue
-            # raises when the Miniserver fell silent or left a command unanswered
-            timers.check(now, awaiting_reply=self.session.awaiting_reply)
-            if now >= self._refresh_at:
-                await self._start_refresh(ws, timers)
-            elif timers.keepalive_due(now):
-                await self._send(ws, self.session.keepalive_command())
-                timers.keepalive_sent(now)
         await self._goodbye(ws)
 
-    def _closed(self, exc: WebSocketClosed) -> SessionEnded:
-        return closed(
-            exc.code, exc.reason, ours=exc.ours, update_retry=self._timeouts.booting_retry
-        )
+    async def _on_deadline(self, ws: MiniserverWebSocket, timers: _Timers, now: float) -> None:
+        # raises when the Miniserver fell silent or left a command unanswered
+        timers.check(now, awaiting_reply=self.session.awaiting_reply)
+        if now >= self._refresh_at:
+            await self._start_refresh(ws, timers)
+        elif timers.keepalive_due(now):
+            await ws.send(self.session.keepalive_command())
+            timers.keepalive_sent(now)
 
     async def _receive(
         self,
-        ws: ClientWebSocket,
+        ws: MiniserverWebSocket,
         message: str | bytes,
         timers: _Timers,
         now: float,
@@ -230,19 +189,12 @@ class SocketSession:
             else:
                 await self._on_event(event)
 
-    async def _send(self, ws: ClientWebSocket, text: str) -> None:
-        """Send a command; a socket closed meanwhile ends the session, not the task."""
-        try:
-            await ws.send(text)
-        except WebSocketClosed as exc:
-            raise self._closed(exc) from None
-
-    async def _request(self, ws: ClientWebSocket, text: str, timers: _Timers) -> None:
+    async def _request(self, ws: MiniserverWebSocket, text: str, timers: _Timers) -> None:
         """Send a command of the session's: its answer is due within ``Timeouts.reply``."""
         timers.requested(trio.current_time())
-        await self._send(ws, text)
+        await ws.send(text)
 
-    async def _start_refresh(self, ws: ClientWebSocket, timers: _Timers) -> None:
+    async def _start_refresh(self, ws: MiniserverWebSocket, timers: _Timers) -> None:
         self._refresh_at = math.inf  # until the outcome arrives
         if self.session.token_operation is not TokenOperation.NONE:
             return
@@ -250,7 +202,7 @@ class SocketSession:
         for command in self.session.request_token_refresh():
             await self._request(ws, command, timers)
 
-    async def _goodbye(self, ws: ClientWebSocket) -> None:
+    async def _goodbye(self, ws: MiniserverWebSocket) -> None:
         """A requested stop: kill the token first when configured (``kill_token_on_exit``)."""
         can_kill = (
             self._kill_token_on_stop
@@ -260,16 +212,15 @@ class SocketSession:
         )
         if not can_kill:
             return
-        with trio.move_on_after(KILL_WAIT_SECONDS), contextlib.suppress(WebSocketClosed):
+        with trio.move_on_after(KILL_WAIT_SECONDS), contextlib.suppress(SessionEnded):
             for command in self.session.kill_token_commands():
-                await self._send(ws, command)
+                await ws.send(command)
             while self.session.state is ClientState.STREAMING:
-                for message in await ws.receive():
-                    for event in self.session.receive(message):
-                        if isinstance(event, SendCommand):
-                            await self._send(ws, event.text)
-                        elif isinstance(event, TokenKilled):
-                            log.info("miniserver %s: token killed (code %s)", self.name, event.code)
+                for event in self.session.receive(await ws.receive()):
+                    if isinstance(event, SendCommand):
+                        await ws.send(event.text)
+                    elif isinstance(event, TokenKilled):
+                        log.info("miniserver %s: token killed (code %s)", self.name, event.code)
         self._tokens.forget()
 
     async def _on_event(self, event: SessionEvent) -> None:  # noqa: PLR0912 - one dispatch

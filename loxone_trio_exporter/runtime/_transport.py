@@ -12,12 +12,23 @@ still goes to the IP (SNI and verification use the name). ``tls_server_name`` ov
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import logging
 import ssl
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import attrs
+import h11
+import trio
+import trio_websocket
+import wsproto.utilities
+from wsproto.frame_protocol import CloseReason
 
 from ..config import MiniserverConfig
+from ..protocol._codes import ResponseCode
+from ._endings import SessionEnded, closed
+from ._messages import ReconnectReason
 
 #: ``httpsStatus`` values of ``jdev/cfg/apiKey`` (§1.2).
 HTTPS_AVAILABLE = 1
@@ -112,3 +123,240 @@ def _version(text: str) -> tuple[int, ...]:
             break
         parts.append(int(part))
     return tuple(parts)
+
+
+# --- the WebSocket: trio-websocket over a stream we opened -----------------------------------
+
+#: Real structure files run to several MiB; a value table of 10k states is 240 KiB.
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+WEBSOCKET_PATH = "/ws/rfc6455"
+SUBPROTOCOL = "remotecontrol"
+RECEIVE_SIZE = 65536
+#: How long a closing handshake may take: a stop or a reconnect must be quick.
+CLOSE_WAIT_SECONDS = 0.2
+#: The codes wsproto and trio-websocket close with when *we* fail the connection for the
+#: peer's data: frames that break RFC 6455, text that is not UTF-8, a message over the limit.
+_OUR_FAULT_CODES = frozenset(
+    {
+        CloseReason.PROTOCOL_ERROR,
+        CloseReason.INVALID_FRAME_PAYLOAD_DATA,
+        CloseReason.MESSAGE_TOO_BIG,
+    }
+)
+
+
+class _MeteredStream(trio.abc.Stream):
+    """The stream under trio-websocket, watched for two things the library does not tell:
+
+    - **bytes on the wire per message.** trio-websocket's ``max_message_size`` counts the
+      characters of a text message, and a character of UTF-8 takes up to four bytes, so a text
+      message could hold four times the limit. Its reader hands us one message at a time and
+      reads on only once we took it (queue size 0), so the bytes read since we took the last
+      message belong to the next one, plus at most one read of the message after it. Over the
+      limit plus that one read, the stream breaks: memory stays bounded by the limit in bytes.
+    - **the end of the stream during the upgrade**: trio-websocket then waits for an answer
+      that cannot come; ``on_end`` ends that wait at once.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, max_message_size: int) -> None:
+        self._stream = stream
+        self._allowed = max_message_size + RECEIVE_SIZE
+        self._received = 0
+        self.over_limit = False
+        self.ended = False
+        self.on_end: Callable[[], object] | None = None
+
+    def message_taken(self) -> None:
+        self._received = 0
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        try:
+            data = await self._stream.receive_some(max_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._end()
+            raise
+        if not data:
+            self._end()
+            return data
+        self._received += len(data)
+        if self._received > self._allowed:
+            self.over_limit = True
+            self._end()
+            raise trio.BrokenResourceError("message over the size limit")
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        self._end()
+        await self._stream.aclose()
+
+    def _end(self) -> None:
+        self.ended = True
+        if self.on_end is not None:
+            self.on_end()
+
+
+class MiniserverWebSocket:
+    """One open WebSocket to a Miniserver. Every way it can end is a ``SessionEnded``."""
+
+    def __init__(
+        self,
+        connection: trio_websocket.WebSocketConnection,
+        stream: _MeteredStream,
+        *,
+        max_message_size: int,
+        update_retry: float,
+    ) -> None:
+        self._connection = connection
+        self._stream = stream
+        self._max_message_size = max_message_size
+        self._update_retry = update_retry
+        self._too_big = False
+
+    async def receive(self) -> str | bytes:
+        """The next message; ``SessionEnded`` once the messages before a close are read."""
+        try:
+            message = await self._connection.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise self._ending(exc.reason) from None
+        self._stream.message_taken()
+        if isinstance(message, str) and self._text_too_big(message):
+            self._too_big = True
+            with trio.move_on_after(CLOSE_WAIT_SECONDS):
+                await self._connection.aclose(CloseReason.MESSAGE_TOO_BIG, "message too big")
+            raise self._ending(None)
+        return message
+
+    async def send(self, text: str) -> None:
+        """Send one command; a socket closed meanwhile ends the session."""
+        try:
+            await self._connection.send_message(text)
+        except trio_websocket.ConnectionClosed as exc:
+            raise self._ending(exc.reason) from None
+
+    async def close(self) -> None:
+        """Send a close frame and wait a little for the answer (never long: a stop is quick)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT_SECONDS):
+            await self._connection.aclose()
+
+    def _text_too_big(self, text: str) -> bool:
+        # Characters count once, bytes up to four times; only a long text can be over.
+        return (
+            len(text) * 4 > self._max_message_size
+            and not text.isascii()
+            and len(text.encode("utf-8")) > self._max_message_size
+        )
+
+    def _ending(self, reason: trio_websocket.CloseReason | None) -> SessionEnded:
+        if self._too_big or self._stream.over_limit:
+            return closed(CloseReason.MESSAGE_TOO_BIG, "message too big", ours=True, update_retry=0)
+        if reason is None:
+            return closed(CloseReason.ABNORMAL_CLOSURE, "", update_retry=self._update_retry)
+        return closed(
+            reason.code,
+            reason.reason or "",
+            ours=reason.code in _OUR_FAULT_CODES,
+            update_retry=self._update_retry,
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_websocket(
+    stream: trio.abc.Stream,
+    host: str,
+    *,
+    upgrade_seconds: float,
+    update_retry: float,
+    booting_retry: float,
+    max_message_size: int = MAX_MESSAGE_SIZE,
+) -> AsyncIterator[MiniserverWebSocket]:
+    """Upgrade ``stream`` (opened by us: TLS checks the CloudDNS name) to the Miniserver's
+    WebSocket; closed with a close frame when the block ends. Failures are ``SessionEnded``."""
+    metered = _MeteredStream(stream, max_message_size)
+    try:
+        async with trio.open_nursery() as nursery:  # trio-websocket's reader task
+            websocket = MiniserverWebSocket(
+                await _upgrade(nursery, metered, host, upgrade_seconds, max_message_size),
+                metered,
+                max_message_size=max_message_size,
+                update_retry=update_retry,
+            )
+            try:
+                yield websocket
+            finally:
+                await websocket.close()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # trio's nursery wraps what its body raised: the caller wants the exception itself.
+        leaves = list(_leaves(group))
+        if len(leaves) != 1:
+            raise
+        raise _as_ending(leaves[0], booting_retry) from None
+
+
+async def _upgrade(
+    nursery: trio.Nursery,
+    stream: _MeteredStream,
+    host: str,
+    upgrade_seconds: float,
+    max_message_size: int,
+) -> trio_websocket.WebSocketConnection:
+    with trio.move_on_after(upgrade_seconds) as waiting:
+        stream.on_end = waiting.cancel
+        connection = await trio_websocket.wrap_client_stream(
+            nursery,
+            stream,  # type: ignore[arg-type]  # any trio stream serves; the hint names two
+            host,
+            WEBSOCKET_PATH,
+            subprotocols=[SUBPROTOCOL],
+            message_queue_size=0,  # one message at a time: the byte meter relies on it
+            max_message_size=max_message_size,
+            receive_buffer_size=RECEIVE_SIZE,
+        )
+        stream.on_end = None
+        return connection
+    stream.on_end = None
+    if stream.ended:
+        raise SessionEnded(
+            ReconnectReason.UNREACHABLE,
+            "WebSocket upgrade failed: the server ended the connection without a WebSocket "
+            "answer (is this a Miniserver?)",
+        )
+    raise SessionEnded(
+        ReconnectReason.UNREACHABLE, f"WebSocket upgrade not answered within {upgrade_seconds:g} s"
+    )
+
+
+def _as_ending(exc: BaseException, booting_retry: float) -> BaseException:
+    """What trio-websocket's reader task raises about the upgrade ends the session: a refusal
+    with an HTTP status, or an answer that is not HTTP (h11 and wsproto say so)."""
+    if isinstance(exc, h11.ProtocolError | wsproto.utilities.ProtocolError):
+        return SessionEnded(
+            ReconnectReason.UNREACHABLE,
+            f"WebSocket upgrade failed: the answer is not HTTP ({exc}); is this a Miniserver?",
+        )
+    if not isinstance(exc, trio_websocket.ConnectionRejected):
+        return exc
+    if exc.status_code == ResponseCode.SERVICE_UNAVAILABLE:
+        return SessionEnded(
+            ReconnectReason.BOOTING,
+            "booting (WebSocket upgrade answered 503)",
+            retry_after=booting_retry,
+            level=logging.INFO,
+        )
+    return SessionEnded(
+        ReconnectReason.UNREACHABLE, f"WebSocket upgrade refused with HTTP {exc.status_code}"
+    )
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
