@@ -33,6 +33,7 @@ from loxone_trio_exporter.runtime._messages import (
 from loxone_trio_exporter.runtime._owner import BuildInfo, StateOwner
 from loxone_trio_exporter.runtime._web_source import ExporterWebSource
 from loxone_trio_exporter.simulator import SimulatedMiniserver
+from loxone_trio_exporter.structure import build_layout
 
 from ._processes import controls_for
 
@@ -81,7 +82,7 @@ class Pipeline:
         self.current: list[dict[bytes, float]] = []
         for name, model in zip(self.names, self.models, strict=True):
             self.owner.apply(
-                StructureReady(name, model.structure, model.state_index, model.last_modified), 0.0
+                StructureReady(name, build_layout(model.structure), model.last_modified), 0.0
             )
             self.owner.apply(StatusChanged(name, ConnectionState.STREAMING), 0.0)
             for identifier, payload in model.full_tables():

@@ -17,7 +17,7 @@ from ..protocol import (
     ValueStatesReceived,
     WeatherStatesReceived,
 )
-from ..structure import StateIndex, Structure
+from ..structure import StructureLayout
 from ._backpressure import TableBudget
 
 
@@ -80,14 +80,15 @@ class MiniserverIdentified:
 
 @attrs.frozen
 class StructureReady:
-    """A structure was loaded (parsed and indexed off the event loop), or reused from before.
+    """A structure was loaded (parsed and laid out off the event loop), or reused from before.
 
-    ``last_modified`` is what LoxAPPversion3 answered (the structure's ``lastModified``).
+    ``layout`` is all the exporter keeps of the structure file (the parsed ``Structure`` is
+    dropped once it is built); ``last_modified`` is what LoxAPPversion3 answered (the
+    structure's ``lastModified``).
     """
 
     miniserver: str
-    structure: Structure = attrs.field(repr=False)
-    index: StateIndex = attrs.field(repr=False)
+    layout: StructureLayout = attrs.field(repr=False)
     last_modified: str
 
 
