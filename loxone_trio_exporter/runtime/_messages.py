@@ -11,12 +11,7 @@ import enum
 
 import attrs
 
-from ..protocol import (
-    DaytimerStatesReceived,
-    TextStatesReceived,
-    ValueStatesReceived,
-    WeatherStatesReceived,
-)
+from ..state import TableEvent
 from ..structure import StructureLayout
 from ._backpressure import TableBudget
 
@@ -90,11 +85,6 @@ class StructureReady:
     miniserver: str
     layout: StructureLayout = attrs.field(repr=False)
     last_modified: str
-
-
-TableEvent = (
-    ValueStatesReceived | TextStatesReceived | DaytimerStatesReceived | WeatherStatesReceived
-)
 
 
 @attrs.frozen

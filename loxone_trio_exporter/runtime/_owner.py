@@ -29,7 +29,7 @@ import trio
 
 from ..config import ExportConfig
 from ..exposition import Snapshot
-from ..state import ExportFilter
+from ..state import ExportFilter, TableEvent
 from ..views import MiniserverView
 from ._facts import BuildInfo, ReloadStatus
 from ._families import build_snapshot
@@ -43,7 +43,6 @@ from ._messages import (
     SessionLost,
     StatusChanged,
     StructureReady,
-    TableEvent,
     TablesReceived,
     TokenUpdated,
 )

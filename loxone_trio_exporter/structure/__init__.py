@@ -6,7 +6,7 @@ the event path uses, raw 16-byte state UUID -> every owner. Pure and synchronous
 """
 
 from ..errors import StructureError
-from ._index import OwnerKind, StateIndex, StateOwner, build_state_index
+from ._index import OwnerKind, StateIndex, StateOwnership, build_state_index
 from ._layout import ControlRecord, StructureLayout, build_layout, layout_structure
 from ._load import load_structure, structure_from_dict
 from ._model import (
@@ -29,7 +29,7 @@ __all__ = [
     "OwnerKind",
     "Room",
     "StateIndex",
-    "StateOwner",
+    "StateOwnership",
     "Structure",
     "StructureError",
     "StructureLayout",
