@@ -146,10 +146,10 @@ def _measure(settings: Settings, size: int) -> list[Figure]:
 
     def answer(accept: str | None = None, encoding: str | None = None) -> Callable[[], object]:
         web = pipeline.new_web_source()
-        web.render_metrics(accept, encoding)  # warm: every series seen once
-        return lambda: web.render_metrics(accept, encoding)
+        web.render_metrics_now(accept, encoding)  # warm: every series seen once
+        return lambda: web.render_metrics_now(accept, encoding)
 
-    body = pipeline.web.render_metrics(None, None).body
+    body = pipeline.web.render_metrics_now(None, None).body
     lines = sum(1 for line in body.splitlines() if not line.startswith(b"#"))
     note = (
         f"{pipeline.value_series:,} value series of {len(pipeline.names)} Miniserver(s), "
@@ -166,7 +166,7 @@ def _measure(settings: Settings, size: int) -> list[Figure]:
     registry = CollectorRegistry(auto_describe=False)
     collector = SnapshotCollector(pipeline.owner)
     registry.register(collector)
-    ours = pipeline.web.render_metrics(None, None).body
+    ours = pipeline.web.render_metrics_now(None, None).body
     collector.prepare()
     reference_body = generate_latest(registry)
     # The same series: as many lines (prometheus_client writes no _created for these types).

@@ -34,6 +34,8 @@ class MiniserverView:
 class WebSource(Protocol):
     """What the web side needs from the exporter."""
 
-    def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody: ...
+    async def render_metrics(
+        self, accept: str | None, accept_encoding: str | None
+    ) -> MetricsBody: ...
 
     def miniservers(self) -> Sequence[MiniserverView]: ...

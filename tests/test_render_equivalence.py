@@ -168,7 +168,7 @@ def scrape_todays_exporter(
     bodies: list[bytes] = []
     for step in steps:
         if isinstance(step, Scrape):
-            answer = web.render_metrics(None, None)
+            answer = web.render_metrics_now(None, None)
             assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8"
             assert not answer.gzipped
             bodies.append(answer.body)

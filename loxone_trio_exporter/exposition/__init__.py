@@ -7,7 +7,7 @@ the encoding with ``wants_gzip``, renders with one long-lived ``Renderer`` and a
 """
 
 from ._model import LabelSet, LinesPart, MetricFamily, MetricType, SeriesParts, Snapshot
-from ._negotiate import GZIP_LEVEL, choose_format, gzip_bytes, wants_gzip
+from ._negotiate import GZIP_LEVEL, choose_format, gzip_bytes, gzip_segments, wants_gzip
 from ._renderer import Renderer, RendererStatistics
 from ._text import (
     CONTENT_TYPE_OPENMETRICS,
@@ -34,5 +34,6 @@ __all__ = [
     "escape_label_value",
     "format_value",
     "gzip_bytes",
+    "gzip_segments",
     "wants_gzip",
 ]

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable, Mapping
 from itertools import compress, count
 from operator import ne
+from typing import Literal, overload
 
 import attrs
 
@@ -122,12 +123,24 @@ class Renderer:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
 
+    @overload
     def render_steps(
-        self, snapshot: Iterable[MetricFamily], fmt: Format = Format.TEXT
-    ) -> Generator[None, None, bytes]:
+        self, snapshot: Iterable[MetricFamily], fmt: Format = ..., *, joined: Literal[True] = ...
+    ) -> Generator[None, None, bytes]: ...
+
+    @overload
+    def render_steps(
+        self, snapshot: Iterable[MetricFamily], fmt: Format = ..., *, joined: bool
+    ) -> Generator[None, None, bytes | list[bytes]]: ...
+
+    def render_steps(
+        self, snapshot: Iterable[MetricFamily], fmt: Format = Format.TEXT, *, joined: bool = True
+    ) -> Generator[None, None, bytes | list[bytes]]:
         """``render`` in steps: yields between parts of a family (a caller on an event loop
-        lets other tasks run there), returns the exposition. Run one to its end before the
-        next starts; ``snapshot`` must not change meanwhile (a published one never does)."""
+        lets other tasks run there), returns the exposition, or with ``joined=False`` its
+        pieces in order (to compress them without joining them first). Run one to its end
+        before the next starts; ``snapshot`` must not change meanwhile (a published one
+        never does)."""
         chunks: list[bytes] = []
         families = self._families
         old_headers = self._headers
@@ -159,7 +172,7 @@ class Renderer:
         self._lines_formatted = formatted
         if fmt is Format.OPENMETRICS:
             chunks.append(EOF_LINE)
-        return b"".join(chunks)
+        return b"".join(chunks) if joined else chunks
 
     def _render_parts(
         self, name: str, series: SeriesParts, chunks: list[bytes]

@@ -43,7 +43,7 @@ def create_app(
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
     async def metrics() -> Response:
-        rendered = source.render_metrics(
+        rendered = await source.render_metrics(
             request.headers.get("Accept"), request.headers.get("Accept-Encoding")
         )
         headers = {"Content-Type": rendered.content_type, "Vary": "Accept, Accept-Encoding"}
