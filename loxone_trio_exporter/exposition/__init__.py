@@ -7,7 +7,14 @@ the encoding with ``wants_gzip``, renders with one long-lived ``Renderer`` and a
 """
 
 from ._model import LabelSet, LinesPart, MetricFamily, MetricType, SeriesParts, Snapshot
-from ._negotiate import GZIP_LEVEL, choose_format, gzip_bytes, gzip_segments, wants_gzip
+from ._negotiate import (
+    GZIP_LEVEL,
+    choose_format,
+    gzip_bytes,
+    gzip_segments,
+    segments,
+    wants_gzip,
+)
 from ._renderer import Renderer, RendererStatistics
 from ._text import (
     CONTENT_TYPE_OPENMETRICS,
@@ -35,5 +42,6 @@ __all__ = [
     "format_value",
     "gzip_bytes",
     "gzip_segments",
+    "segments",
     "wants_gzip",
 ]

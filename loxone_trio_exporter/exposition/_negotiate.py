@@ -183,3 +183,22 @@ def gzip_segments(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> Generator
     compressed.append(compressor.compress(b"".join(pending)))
     compressed.append(compressor.flush())
     return b"".join(compressed)
+
+
+def segments(chunks: Iterable[bytes]) -> Generator[None, None, tuple[bytes, ...]]:
+    """``chunks`` joined into segments of about ``GZIP_SEGMENT_BYTES`` each, yielding after each
+    segment: a plain body to send as it is, never joined whole."""
+    joined: list[bytes] = []
+    pending: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= GZIP_SEGMENT_BYTES:
+            joined.append(b"".join(pending))
+            pending.clear()
+            size = 0
+            yield
+    if pending:
+        joined.append(b"".join(pending))
+    return tuple(joined)

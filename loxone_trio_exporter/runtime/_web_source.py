@@ -30,6 +30,7 @@ from ..exposition import (
     Snapshot,
     choose_format,
     gzip_segments,
+    segments,
     wants_gzip,
 )
 from ..views import MetricsBody, MiniserverView
@@ -57,7 +58,7 @@ class ExporterWebSource:
     async def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         """The answer to a scrape, letting other tasks run between the steps of the work."""
         async with self._rendering:
-            steps = self._answer(accept, accept_encoding)
+            steps = self._answer(accept, accept_encoding, joined=False)
             while True:
                 try:
                     next(steps)
@@ -67,7 +68,7 @@ class ExporterWebSource:
 
     def render_metrics_now(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         """``render_metrics`` in one go (benchmarks and tests; not while one is running)."""
-        steps = self._answer(accept, accept_encoding)
+        steps = self._answer(accept, accept_encoding, joined=True)
         while True:
             try:
                 next(steps)
@@ -75,9 +76,10 @@ class ExporterWebSource:
                 return done.value  # type: ignore[no-any-return]
 
     def _answer(
-        self, accept: str | None, accept_encoding: str | None
+        self, accept: str | None, accept_encoding: str | None, *, joined: bool
     ) -> Generator[None, None, MetricsBody]:
-        """The answer, in steps; the render duration counts the steps' own time only."""
+        """The answer, in steps; the render duration counts the steps' own time only. A plain
+        body comes ``joined`` or as segments (``MetricsBody``)."""
         busy = 0.0
         started = time.perf_counter()
         fmt = choose_format(accept)
@@ -88,7 +90,7 @@ class ExporterWebSource:
             *process_families(self._process),
         )
         gzipped = wants_gzip(accept_encoding)
-        steps = self._renderer.render_steps(families, fmt, joined=not gzipped)
+        steps = self._renderer.render_steps(families, fmt, joined=joined and not gzipped)
         while True:
             try:
                 next(steps)
@@ -98,10 +100,11 @@ class ExporterWebSource:
             busy += time.perf_counter() - started
             yield
             started = time.perf_counter()
+        body: bytes | tuple[bytes, ...]
         if isinstance(rendered, bytes):
             body = rendered
         else:
-            compressing = gzip_segments(rendered)
+            compressing = gzip_segments(rendered) if gzipped else segments(rendered)
             while True:
                 try:
                     next(compressing)
