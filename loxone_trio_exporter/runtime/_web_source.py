@@ -35,6 +35,7 @@ from ..exposition import (
 )
 from ..views import MetricsBody, MiniserverView
 from ._families import reload_families
+from ._memory import release_free_memory
 from ._owner import StateOwner
 
 RENDER_DURATION_HELP = (
@@ -114,6 +115,9 @@ class ExporterWebSource:
                 busy += time.perf_counter() - started
                 yield
                 started = time.perf_counter()
+        # The blocks a render replaced and its temporaries are freed in the C heap; give the
+        # pages back (about 1 ms at 100 Miniservers; see ``_memory``).
+        release_free_memory()
         self._previous_seconds = busy + time.perf_counter() - started
         return MetricsBody(body, fmt.content_type, gzipped)
 

@@ -120,7 +120,7 @@ class SeriesPlan:
         self, keys: list[LabelSet], exported: list[bool], one: Callable[[bytes], bytes]
     ) -> None:
         series: dict[LabelSet, int] = {}
-        self.info_control = array("l")
+        self.info_control = array("i")
         suffixes: list[bytes] = []
         for position, (control, key, keep) in enumerate(
             zip(self.layout.controls, keys, exported, strict=True)
@@ -143,10 +143,10 @@ class SeriesPlan:
     ) -> None:
         layout = self.layout
         series: dict[tuple[LabelSet, str], int] = {}
-        self.series_control = array("l")
+        self.series_control = array("i")
         state_text: list[bytes] = []
         daytimer_series: dict[LabelSet, int] = {}
-        self.daytimer_control = array("l")
+        self.daytimer_control = array("i")
         #: raw UUID -> control series it feeds (owner order, each once).
         self.feeds: dict[bytes, list[int]] = {}
         #: raw UUID -> daytimer series it feeds.

@@ -49,9 +49,9 @@ class SeriesStore:
         plan.index = {}  # the store changes the codes: the plan does not keep them
         self._controls = controls = len(plan.series_control)
         self._values = array("d")
-        self._position_series = array("l")
-        self._series_position = array("l", [-1]) * controls
-        self._first = array("l")  # first value of each UUID: its position, or ~complex entry
+        self._position_series = array("i")
+        self._series_position = array("i", [-1]) * controls
+        self._first = array("i")  # first value of each UUID: its position, or ~complex entry
         count = len(plan.complex_uuid)
         self._complex_value = array("d", bytes(8 * count))
         self._complex_seen = bytearray(count)
