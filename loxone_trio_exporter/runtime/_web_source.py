@@ -15,6 +15,7 @@ applies meanwhile shows in the next scrape. One render runs at a time (the rende
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Generator
 
@@ -38,6 +39,9 @@ from ._families import reload_families
 from ._memory import release_free_memory
 from ._owner import StateOwner
 
+#: At most one ``release_free_memory`` per this many seconds of scrapes.
+TRIM_INTERVAL_SECONDS = 10.0
+
 RENDER_DURATION_HELP = (
     "Seconds the exporter took to answer the previous scrape of the metrics endpoint "
     "(snapshot, process metrics, rendering and compression)."
@@ -55,6 +59,7 @@ class ExporterWebSource:
         self._process = process_collector or ProcessCollector(registry=None)
         self._previous_seconds: float | None = None
         self._rendering = trio.Lock()
+        self._trimmed_at = -math.inf
 
     async def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         """The answer to a scrape, letting other tasks run between the steps of the work."""
@@ -116,8 +121,12 @@ class ExporterWebSource:
                 yield
                 started = time.perf_counter()
         # The blocks a render replaced and its temporaries are freed in the C heap; give the
-        # pages back (about 1 ms at 100 Miniservers; see ``_memory``).
-        release_free_memory()
+        # pages back (see ``_memory``), but not after every render: the next one would fault
+        # them in again (at 10k value series 1-2 ms a scrape). Prometheus scrapes every 15 s.
+        now = time.monotonic()
+        if now - self._trimmed_at >= TRIM_INTERVAL_SECONDS:
+            self._trimmed_at = now
+            release_free_memory()
         self._previous_seconds = busy + time.perf_counter() - started
         return MetricsBody(body, fmt.content_type, gzipped)
 
