@@ -38,17 +38,6 @@ class _Shared:
         return cast(_T, self._seen.setdefault(value, value))
 
 
-def _fresh(text: str) -> str:
-    """A copy of ``text`` in a new allocation.
-
-    The strings of a parsed structure were allocated among the JSON tree's objects, which are
-    all freed once the layout is built: keeping those strings would keep most of the tree's
-    memory pages (Python's allocator returns a page only when all of it is free). Copies made
-    after the tree is gone land together.
-    """
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
-
-
 @attrs.frozen
 class ControlRecord:
     """The labels and filter keys of one control or subcontrol.
@@ -120,13 +109,13 @@ def build_layout(structure: Structure) -> StructureLayout:
         position = len(controls)
         controls.append(
             ControlRecord(
-                uuid_action=_fresh(control.uuid_action),
-                name=_fresh(control.name),
-                type=one(_fresh(control.type)),
-                room=one(_fresh(control.room)),
-                category=one(_fresh(control.category)),
-                parent_uuid=None if control.parent_uuid is None else _fresh(control.parent_uuid),
-                unit=one(_fresh(control.unit)),
+                uuid_action=control.uuid_action,
+                name=control.name,
+                type=one(control.type),
+                room=one(control.room),
+                category=one(control.category),
+                parent_uuid=control.parent_uuid,
+                unit=one(control.unit),
                 parent=parent,
             )
         )
@@ -135,14 +124,14 @@ def build_layout(structure: Structure) -> StructureLayout:
                 daytimers.add(len(state_uuid))
             state_control.append(position)
             state_uuid.append(one(uuid_from_str(state.uuid)))
-            state_label.append(one(_fresh(state.label)))
+            state_label.append(one(state.label))
         for sub in control.sub_controls:
             add(sub, position)
 
     for control in structure.controls:
         add(control, -1)
     global_states = tuple(
-        (_fresh(name), one(uuid_from_str(uuid))) for name, uuid in structure.global_states.items()
+        (name, one(uuid_from_str(uuid))) for name, uuid in structure.global_states.items()
     )
     weather = structure.weather_server
     weather_states: tuple[bytes, ...] = ()
