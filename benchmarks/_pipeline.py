@@ -14,12 +14,8 @@ from collections.abc import Iterator
 
 from loxone_trio_exporter.config import ExportConfig
 from loxone_trio_exporter.protocol import (
-    DaytimerStatesReceived,
     MessageIdentifier,
     MessageReader,
-    TextStatesReceived,
-    ValueStatesReceived,
-    WeatherStatesReceived,
     encode_value_states,
     frame_binary_message,
     uuid_from_str,
@@ -33,6 +29,8 @@ from loxone_trio_exporter.runtime._messages import (
 from loxone_trio_exporter.runtime._owner import BuildInfo, StateOwner
 from loxone_trio_exporter.runtime._web_source import ExporterWebSource
 from loxone_trio_exporter.simulator import SimulatedMiniserver
+from loxone_trio_exporter.state import TABLE_KINDS
+from loxone_trio_exporter.structure import build_layout
 
 from ._processes import controls_for
 
@@ -40,13 +38,8 @@ from ._processes import controls_for
 #: series is 1.8 MB; far larger ones exceed the WebSocket message limit (16 MiB) and no real
 #: Miniserver has them, so larger installations are several Miniservers (as in the scale case).
 SERIES_PER_MINISERVER = 10_000
-#: The events a connection hands to the state owner (as ``runtime._socket`` checks them).
-TABLE_EVENTS = (
-    ValueStatesReceived,
-    TextStatesReceived,
-    DaytimerStatesReceived,
-    WeatherStatesReceived,
-)
+#: The events a connection hands to the state owner (the four state tables).
+TABLE_EVENTS = tuple(TABLE_KINDS)
 
 
 def miniserver_split(value_series: int) -> tuple[int, int]:
@@ -81,7 +74,7 @@ class Pipeline:
         self.current: list[dict[bytes, float]] = []
         for name, model in zip(self.names, self.models, strict=True):
             self.owner.apply(
-                StructureReady(name, model.structure, model.state_index, model.last_modified), 0.0
+                StructureReady(name, build_layout(model.structure), model.last_modified), 0.0
             )
             self.owner.apply(StatusChanged(name, ConnectionState.STREAMING), 0.0)
             for identifier, payload in model.full_tables():

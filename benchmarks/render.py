@@ -16,9 +16,15 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from loxone_trio_exporter.exposition import CONTENT_TYPE_OPENMETRICS, MetricFamily
+from loxone_trio_exporter.exposition import (
+    CONTENT_TYPE_OPENMETRICS,
+    MetricFamily,
+    Renderer,
+    SeriesParts,
+)
 from loxone_trio_exporter.runtime._families import reload_families
 from loxone_trio_exporter.runtime._owner import StateOwner
 from loxone_trio_exporter.runtime._web_source import RENDER_DURATION_HELP, process_families
@@ -35,15 +41,21 @@ SPEED_UP_BUDGET = 20.0
 
 
 class SnapshotCollector(Collector):
-    """The families ``/metrics`` shows, as a prometheus_client collector: each collect reads the
-    owner's current snapshot (and the process metrics) and turns it into ``Metric`` objects."""
+    """The families ``/metrics`` shows, as a prometheus_client collector.
+
+    ``prepare`` (not timed) reads the owner's current snapshot: the large families are parts
+    that render their own lines, so their samples are taken from a render of ours, parsed. Each
+    ``collect`` then turns the samples into ``Metric`` objects, as an exporter built on
+    prometheus_client would from its own state.
+    """
 
     def __init__(self, owner: StateOwner) -> None:
         self.owner = owner
         self.process = ProcessCollectorFamilies()
         self.previous_seconds = 0.01
+        self.families: list[tuple[MetricFamily, list[tuple[dict[str, str], float]]]] = []
 
-    def collect(self) -> Iterator[Metric]:
+    def prepare(self) -> None:
         families: tuple[MetricFamily, ...] = (
             *self.owner.snapshot(),
             MetricFamily(
@@ -55,14 +67,29 @@ class SnapshotCollector(Collector):
             *reload_families(self.owner.reload_status),
             *self.process(),
         )
-        for family in families:
+        self.families = [(family, _samples(family)) for family in families]
+
+    def collect(self) -> Iterator[Metric]:
+        for family, samples in self.families:
             name = family.name
             if family.type == "counter":
                 name = name.removesuffix("_total")
             metric = Metric(name, family.help, family.type)
-            for labels, value in family.series.items():
-                metric.add_sample(family.name, dict(labels), value)
+            for labels, value in samples:
+                metric.add_sample(family.name, labels, value)
             yield metric
+
+
+def _samples(family: MetricFamily) -> list[tuple[dict[str, str], float]]:
+    series = family.series
+    if not isinstance(series, SeriesParts):
+        return [(dict(labels), value) for labels, value in series.items()]
+    text = Renderer().render((family,)).decode()
+    return [
+        (sample.labels, sample.value)
+        for parsed in text_string_to_metric_families(text)
+        for sample in parsed.samples
+    ]
 
 
 class ProcessCollectorFamilies:
@@ -119,10 +146,10 @@ def _measure(settings: Settings, size: int) -> list[Figure]:
 
     def answer(accept: str | None = None, encoding: str | None = None) -> Callable[[], object]:
         web = pipeline.new_web_source()
-        web.render_metrics(accept, encoding)  # warm: every series seen once
-        return lambda: web.render_metrics(accept, encoding)
+        web.render_metrics_now(accept, encoding)  # warm: every series seen once
+        return lambda: web.render_metrics_now(accept, encoding)
 
-    body = pipeline.web.render_metrics(None, None).body
+    body = pipeline.web.render_metrics_now(None, None).body
     lines = sum(1 for line in body.splitlines() if not line.startswith(b"#"))
     note = (
         f"{pipeline.value_series:,} value series of {len(pipeline.names)} Miniserver(s), "
@@ -137,14 +164,17 @@ def _measure(settings: Settings, size: int) -> list[Figure]:
     gzip_partial = _runs(settings, one_percent, answer(None, "gzip"))
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(pipeline.owner))
-    ours = pipeline.web.render_metrics(None, None).body
+    collector = SnapshotCollector(pipeline.owner)
+    registry.register(collector)
+    ours = pipeline.web.render_metrics_now(None, None).body
+    collector.prepare()
     reference_body = generate_latest(registry)
     # The same series: as many lines (prometheus_client writes no _created for these types).
     assert reference_body.count(b"\n") == ours.count(b"\n"), "not the same series"
     reference = []
     for _ in range(settings.runs):
         pipeline.change(1.0)
+        collector.prepare()
         reference.append(_timed(lambda: generate_latest(registry)))
     full_ratio = [
         reference_ms / ours_ms for reference_ms, ours_ms in zip(reference, text_full, strict=True)

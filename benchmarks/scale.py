@@ -5,7 +5,9 @@ with a config of 100 ``[[miniserver]]`` tables and measures the time from the pr
 until ``/-/ready`` answers 200 (every session authenticated, its structure loaded and its tables
 streaming), the CPU time that took, the render time the exporter reports for the following
 scrapes (``loxone_exporter_render_duration_seconds``: snapshot, process metrics, rendering), a
-whole scrape as a client sees it, and the resident memory. Design 5 sets no budget here.
+whole scrape as a client sees it, and the resident memory. Design 5 sets no budget here;
+design 4 bounds the longest event-loop step during those scrapes, measured in process
+(``loop_lag.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from ._processes import Exporter, Simulator, peak_rss_bytes, sample_value
 from ._results import Figure, figure
 from ._settings import Settings
+from .loop_lag import run_loop_lag
 
 SCENARIO = "scale"
 SCRAPES = 5
@@ -73,4 +76,5 @@ def run(settings: Settings) -> list[Figure]:
         figure(SCENARIO, "scrape, client side", "ms", scrape),
         figure(SCENARIO, "RSS", "MB", rss),
         figure(SCENARIO, "peak RSS (VmHWM)", "MB", peak),
+        *run_loop_lag(settings),
     ]

@@ -30,7 +30,7 @@ from loxone_trio_exporter.runtime._messages import (
 )
 from loxone_trio_exporter.runtime._owner import BuildInfo, StateOwner
 from loxone_trio_exporter.simulator import SimulatedMiniserver
-from loxone_trio_exporter.structure import Control
+from loxone_trio_exporter.structure import Control, build_layout
 
 SimMessage = tuple[MessageIdentifier, bytes]
 #: A series as a parser reports it: sample name and label pairs.
@@ -59,7 +59,7 @@ def make_owner(
 
 
 def structure_ready(name: str, model: SimulatedMiniserver) -> StructureReady:
-    return StructureReady(name, model.structure, model.state_index, model.last_modified)
+    return StructureReady(name, build_layout(model.structure), model.last_modified)
 
 
 def tables(name: str, messages: Iterable[SimMessage]) -> list[TablesReceived]:
@@ -145,8 +145,25 @@ def rendered_family(owner: StateOwner, name: str) -> dict[SeriesKey, float]:
     return {key: value for key, value in series.items() if key[0] == name}
 
 
+def family_series(metric: MetricFamily) -> dict[LabelSet, float]:
+    """A published family's series as a new renderer writes them and a parser reads them."""
+    found: dict[LabelSet, float] = {}
+    for parsed in parse_text(Renderer().render((metric,)).decode()):
+        for sample in parsed.samples:
+            found[tuple(sample.labels.items())] = sample.value
+    return found
+
+
 def series_of(owner: StateOwner, name: str) -> dict[LabelSet, float]:
-    return dict(family(owner.snapshot(), name).series)
+    """One family of the owner's snapshot, rendered and parsed: label set -> value."""
+    found: dict[LabelSet, float] = {}
+    for parsed in parse_text(render(owner.snapshot())):
+        for sample in parsed.samples:
+            if sample.name == name:
+                labels = tuple(sample.labels.items())
+                assert labels not in found, f"duplicate series {labels}"
+                found[labels] = sample.value
+    return found
 
 
 def miniserver_of(labels: LabelSet) -> str:

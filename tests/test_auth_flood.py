@@ -291,7 +291,7 @@ async def test_a_shared_check_whose_runner_is_cancelled_is_run_by_a_waiter() -> 
 
 
 class _FixedSource:
-    def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
+    async def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         return MetricsBody(b"up 1\n", "text/plain; version=0.0.4; charset=utf-8")
 
     def miniservers(self) -> list[MiniserverView]:

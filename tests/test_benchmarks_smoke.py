@@ -62,6 +62,7 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
         ("start -> all Miniservers streaming", None),
         ("render, as the exporter reports it", None),
         ("RSS", None),
+        ("longest event-loop step during scrapes with gzip", "<= 50"),
     ],
 }
 IN_PROCESS = ("render", "decode")

@@ -23,7 +23,7 @@ from exporter_harness import (
     start_simulator,
     value_of,
 )
-from owner_feed import family, feed, make_owner, structure_ready, tables
+from owner_feed import feed, make_owner, series_of, structure_ready, tables
 
 from loxone_trio_exporter.protocol import (
     DaytimerEntry,
@@ -67,20 +67,25 @@ def _streaming_owner(model: SimulatedMiniserver):  # type: ignore[no-untyped-def
 
 
 def _unknown_states_total(owner) -> float:  # type: ignore[no-untyped-def]
-    (value,) = family(owner.snapshot(), "loxone_exporter_unknown_states_total").series.values()
+    (value,) = series_of(owner, "loxone_exporter_unknown_states_total").values()
     return float(value)
+
+
+def _kept_values(state) -> dict[bytes, float]:  # type: ignore[no-untyped-def]
+    """The last value of each state the Miniserver's store keeps (for a filter reload)."""
+    return dict(state.store.records())
 
 
 def test_value_states_outside_the_structure_are_counted_not_kept(caplog):
     model = _model()
     owner = _streaming_owner(model)
     state = owner._miniservers["home"]
-    kept = len(state.raw_values)
+    kept = len(_kept_values(state))
     assert kept > 0
     with caplog.at_level(logging.WARNING):
         for _ in range(5):
             feed(owner, tables("home", [(MessageIdentifier.VALUE_STATES, _unknown_values(1000))]))
-    assert len(state.raw_values) == kept
+    assert len(_kept_values(state)) == kept
     assert _unknown_states_total(owner) == 5000
     warnings = [r for r in caplog.records if "not in its structure" in r.getMessage()]
     assert len(warnings) == 1  # once per structure load, not per table
@@ -94,12 +99,13 @@ def test_a_table_mixing_known_and_unknown_states_keeps_the_known_ones():
     model = _model()
     owner = _streaming_owner(model)
     state = owner._miniservers["home"]
-    known = next(iter(state.raw_values))
+    known = next(iter(_kept_values(state)))
     mixed = _unknown_values(3) + VALUE.pack(known, 42.5) + _unknown_values(2)
     feed(owner, tables("home", [(MessageIdentifier.VALUE_STATES, mixed)]))
-    assert state.raw_values[known] == 42.5
-    assert known in state.index
-    assert all(uuid in state.index for uuid in state.raw_values)
+    assert _kept_values(state)[known] == 42.5
+    named = state.layout.known_uuids()
+    assert known in named
+    assert all(uuid in named for uuid in _kept_values(state))
     assert _unknown_states_total(owner) == 5
 
 
@@ -107,12 +113,12 @@ def test_texts_are_kept_cut_to_the_exported_length_and_only_for_known_states():
     model = _model()
     owner = _streaming_owner(model)
     state = owner._miniservers["home"]
-    known = next(iter(state.raw_texts))
+    known = next(iter(state.store.raw_texts))
     long_text = "x" * 100_000
     table = encode_text_states([TextState(known, long_text), TextState(os.urandom(16), long_text)])
     feed(owner, tables("home", [(MessageIdentifier.TEXT_STATES, table)]))
-    assert state.raw_texts[known].text == long_text[:MAX_TEXT_LENGTH]
-    assert len(state.raw_texts) == len({*state.raw_texts} & {*state.index})
+    assert state.store.raw_texts[known] == long_text[:MAX_TEXT_LENGTH]
+    assert {*state.store.raw_texts} <= state.layout.known_uuids()
     assert _unknown_states_total(owner) == 1
 
 
@@ -120,13 +126,13 @@ def test_daytimers_are_kept_as_their_number_of_entries():
     model = _model()
     owner = _streaming_owner(model)
     state = owner._miniservers["home"]
-    if not state.raw_daytimers:
+    if not state.store.raw_daytimers:
         pytest.skip("this generated structure has no daytimer")  # pragma: no cover
-    uuid = next(iter(state.raw_daytimers))
+    uuid = next(iter(state.store.raw_daytimers))
     entries = tuple(DaytimerEntry(0, 60 * h, 60 * h + 30, 0, 1.0) for h in range(7))
     table = encode_daytimer_states([DaytimerState(uuid, 0.0, entries)])
     feed(owner, tables("home", [(MessageIdentifier.DAYTIMER_STATES, table)]))
-    assert state.raw_daytimers[uuid] == 7
+    assert state.store.raw_daytimers[uuid] == 7
 
 
 def test_packed_tables_read_what_the_decoders_read():
@@ -190,7 +196,7 @@ async def test_a_flood_of_unknown_states_is_counted_and_leaves_the_other_alone(t
             )
             await exporter.wait_until_streaming("faulty", "other")
             state = exporter.handle.owner._miniservers["faulty"]
-            kept = (len(state.raw_values), len(state.raw_texts))
+            kept = (len(_kept_values(state)), len(state.store.raw_texts))
             faulty.inject(Fault(FaultKind.FLOOD, table=table, size=256 * 1024, seconds=1.0))
 
             # Many tables' worth (a 256 KiB table holds 10,922 value or 253 text states).
@@ -207,7 +213,7 @@ async def test_a_flood_of_unknown_states_is_counted_and_leaves_the_other_alone(t
             total = await exporter.samples()
             reconnects = select(total, "loxone_exporter_reconnects_total", miniserver="faulty")
             assert sum(reconnects.values()) == 0, reconnects  # one session took the whole flood
-            assert (len(state.raw_values), len(state.raw_texts)) == kept
+            assert (len(_kept_values(state)), len(state.store.raw_texts)) == kept
             assert exporter.streaming("faulty")
             assert exporter.streaming("other")
             assert other.accounts.logins_ok == 1

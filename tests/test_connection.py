@@ -74,7 +74,7 @@ async def test_login_streams_every_table_kind(user: User) -> None:
     assert identified.serial.replace(":", "") == server.model.serial  # apiKey writes colons
     ready = next(m for m in messages if isinstance(m, StructureReady))
     assert ready.last_modified == server.model.last_modified
-    assert len(ready.structure.controls) == len(server.model.structure.controls)
+    assert ready.layout.controls_discovered == len(list(server.model.structure.walk_controls()))
     token = next(m for m in messages if isinstance(m, TokenUpdated))
     assert token.valid_until_unix > server.wall_clock()
     # The order the state owner relies on: structure before streaming, no table before both.
@@ -138,7 +138,7 @@ async def test_recovers_after_a_fault_reusing_token_and_structure(
     assert ended.protocol_error is (reason is ReconnectReason.PROTOCOL_ERROR)
     readies = [m for _, m in recorder.messages if isinstance(m, StructureReady)]
     assert len(readies) == 2
-    assert readies[0].structure is readies[1].structure  # LoxAPPversion3 unchanged: reused
+    assert readies[0].layout is readies[1].layout  # LoxAPPversion3 unchanged: reused
     # The second login used the token of the first (authwithtoken), so only one was issued.
     assert len(list(server.accounts.tokens)) == 1
     assert server.accounts.logins_ok == 2
@@ -156,7 +156,7 @@ async def test_structure_change_loads_the_new_structure() -> None:
             nursery.cancel_scope.cancel()
     assert readies[0].last_modified == before
     assert readies[1].last_modified == server.model.last_modified != before
-    assert readies[1].structure is not readies[0].structure
+    assert readies[1].layout is not readies[0].layout
 
 
 # --- virtual time over in-memory streams -----------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gzip
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import TypeVar
 
 import pytest
 from hypothesis import given
@@ -21,12 +22,17 @@ from loxone_trio_exporter.exposition._negotiate import (
     ZLIB_DEFLATE,
     Deflate,
     gzip_bytes,
+    gzip_segments,
     pick_deflate,
+    segments,
 )
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: gzip header (RFC 1952, 2.3): magic, method, flags, then MTIME in bytes 4-7.
 MTIME = slice(4, 8)
+
+
+T = TypeVar("T")
 
 
 def exposition_text(series: int) -> bytes:
@@ -90,3 +96,34 @@ def test_either_compressor_round_trips_any_bytes(data: bytes) -> None:
             compressed = gzip_bytes(data)
         assert compressed[:2] == GZIP_MAGIC, deflate.name
         assert gzip.decompress(compressed) == data, deflate.name
+
+
+def _finish(steps: Generator[None, None, T]) -> tuple[T, int]:
+    """Run ``steps`` to its end: its value and how many times it yielded."""
+    yielded = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value, yielded
+        yielded += 1
+
+
+@pytest.mark.parametrize("compressor", ["isal", "zlib"])
+def test_gzip_segments_compress_chunks_a_segment_per_step(
+    monkeypatch: pytest.MonkeyPatch, compressor: str
+) -> None:
+    deflate = isal_deflate() if compressor == "isal" else ZLIB_DEFLATE
+    monkeypatch.setattr(_negotiate, "DEFLATE", deflate)
+    monkeypatch.setattr(_negotiate, "GZIP_SEGMENT_BYTES", 50_000)
+    body = exposition_text(3000)
+    chunks = [body[start : start + 7000] for start in range(0, len(body), 7000)]
+    compressed, yielded = _finish(gzip_segments(chunks))
+    assert compressed[:2] == GZIP_MAGIC
+    assert compressed[MTIME] == bytes(4)
+    assert gzip.decompress(compressed) == body
+    assert yielded == len(body) // 56_000  # 8 chunks of 7,000 bytes reach 50,000
+    pieces, steps = _finish(segments(chunks))
+    assert b"".join(pieces) == body
+    assert steps == yielded
+    assert all(len(piece) >= 50_000 for piece in pieces[:-1])

@@ -26,6 +26,7 @@ from loxone_trio_exporter.runtime._messages import (
     TokenUpdated,
 )
 from loxone_trio_exporter.simulator import SimulatedMiniserver
+from loxone_trio_exporter.structure import build_layout
 
 
 def test_text_daytimer_and_weather_tables_reach_their_families():
@@ -140,7 +141,7 @@ def test_miniserver_info_and_timestamps():
         home: moment.replace(tzinfo=datetime.UTC).timestamp()
     }
     # A lastModified that is no time gives no series rather than a made-up one.
-    owner.apply(StructureReady("home", model.structure, model.state_index, "yesterday"), 0.0)
+    owner.apply(StructureReady("home", build_layout(model.structure), "yesterday"), 0.0)
     assert series_of(owner, "loxone_exporter_structure_timestamp_seconds") == {}
 
 

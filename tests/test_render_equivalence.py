@@ -119,6 +119,8 @@ from loxone_trio_exporter.simulator import SimulatedMiniserver
 from loxone_trio_exporter.structure import (
     StateIndex,
     Structure,
+    StructureLayout,
+    build_layout,
     build_state_index,
     load_structure,
 )
@@ -162,10 +164,11 @@ def scrape_todays_exporter(
         wall_clock=lambda: WALL_CLOCK_UNIX,
     )
     web = ExporterWebSource(owner, process_collector=_NoProcessMetrics())
+    layouts: dict[int, tuple[Structure, StructureLayout]] = {}  # id -> (kept alive, layout)
     bodies: list[bytes] = []
     for step in steps:
         if isinstance(step, Scrape):
-            answer = web.render_metrics(None, None)
+            answer = web.render_metrics_now(None, None)
             assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8"
             assert not answer.gzipped
             bodies.append(answer.body)
@@ -180,8 +183,10 @@ def scrape_todays_exporter(
             decoded = [event for frame in frames if (event := reader.receive(frame)) is not None]
             owner.apply(TablesReceived(step.miniserver, *decoded), 0.0)  # type: ignore[arg-type]
         elif isinstance(step, LoadStructure):
-            ready = StructureReady(step.miniserver, step.structure, step.index, step.last_modified)
-            owner.apply(ready, 0.0)
+            known = layouts.get(id(step.structure))
+            if known is None:
+                known = layouts[id(step.structure)] = (step.structure, build_layout(step.structure))
+            owner.apply(StructureReady(step.miniserver, known[1], step.last_modified), 0.0)
         elif isinstance(step, Identify):
             owner.apply(MiniserverIdentified(step.miniserver, step.serial, step.firmware), 0.0)
         elif isinstance(step, GrantToken):

@@ -1,8 +1,9 @@
-"""``SeriesParts``: a family's series in parts, and the renderer skipping a part it has written."""
+"""``SeriesParts`` of ``LinesPart``: a family's series in parts, and what the renderer reuses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from array import array
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given
@@ -11,11 +12,14 @@ from hypothesis import strategies as st
 from loxone_trio_exporter.exposition import (
     Format,
     LabelSet,
+    LinesPart,
     MetricFamily,
     Renderer,
     SeriesParts,
     Snapshot,
+    escape_label_value,
 )
+from loxone_trio_exporter.exposition._part_lines import PART_BLOCK
 
 NAN = float("nan")
 
@@ -24,106 +28,90 @@ def labels(miniserver: str, index: int) -> LabelSet:
     return (("miniserver", miniserver), ("uuid", f"{index:08x}"), ("state", "value"))
 
 
-def part(miniserver: str, count: int, value: float = 1.0) -> dict[LabelSet, float]:
-    return {labels(miniserver, i): value + i for i in range(count)}
+class DictPart(LinesPart):
+    """A part over a dict of label sets, counting the series it had to write."""
+
+    __slots__ = ("_labels", "lineage", "values", "written")
+
+    def __init__(self, series: dict[LabelSet, float], lineage: object | None = None) -> None:
+        self._labels = list(series)
+        self.values = array("d", series.values()).tobytes()
+        self.lineage = lineage
+        self.written = 0
+
+    def series(self) -> dict[LabelSet, float]:
+        return dict(zip(self._labels, memoryview(self.values).cast("d"), strict=True))
+
+    def lines(self, head: bytes, start: int, stop: int, texts: Sequence[bytes]) -> bytes:
+        self.written += stop - start
+        pieces: list[bytes] = []
+        for labelset, text in zip(self._labels[start:stop], texts, strict=True):
+            pairs = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labelset)
+            pieces += (head, pairs.encode(), b"} ", text)
+        return b"".join(pieces)
 
 
-def values_family(*parts: Mapping[LabelSet, float]) -> MetricFamily:
+def part(miniserver: str, count: int, value: float = 1.0, lineage: object = None) -> DictPart:
+    return DictPart({labels(miniserver, i): value + i for i in range(count)}, lineage)
+
+
+def values_family(*parts: LinesPart) -> MetricFamily:
     return MetricFamily("loxone_control_value", "gauge", "help", SeriesParts(parts))
 
 
 def merged(snapshot: Snapshot) -> Snapshot:
     """The same snapshot with every family's series in one plain dict."""
-    return tuple(
-        MetricFamily(family.name, family.type, family.help, dict(family.series.items()))
-        for family in snapshot
-    )
+    families = []
+    for family in snapshot:
+        series = family.series
+        if isinstance(series, SeriesParts):
+            series = {k: v for p in series.parts for k, v in p.series().items()}  # type: ignore[attr-defined]
+        families.append(MetricFamily(family.name, family.type, family.help, series))
+    return tuple(families)
 
 
 def fresh(snapshot: Snapshot, fmt: Format = Format.TEXT) -> bytes:
     return Renderer().render(snapshot, fmt)
 
 
-class CountingMapping(Mapping[LabelSet, float]):
-    """A part that counts how often the renderer reads its series."""
-
-    def __init__(self, series: dict[LabelSet, float]) -> None:
-        self.series = series
-        self.reads = 0
-
-    def __getitem__(self, key: LabelSet) -> float:
-        return self.series[key]
-
-    def __iter__(self) -> Iterator[LabelSet]:
-        self.reads += 1
-        return iter(self.series)
-
-    def __len__(self) -> int:
-        return len(self.series)
-
-
-# ------------------------------------------------------------------------------------- mapping
-
-
-def test_parts_read_as_one_mapping_in_order() -> None:
-    home, office = part("home", 3), part("office", 2, 10.0)
-    series = SeriesParts([home, office])
-    assert list(series) == [*home, *office]
-    assert list(series.items()) == [*home.items(), *office.items()]
-    assert list(series.values()) == [*home.values(), *office.values()]
-    assert len(series) == 5
-    assert series[labels("office", 1)] == 11.0
-    assert labels("office", 1) in series
-    with pytest.raises(KeyError):
-        series[labels("garage", 0)]
-    assert series == {**home, **office}
-    assert {**home, **office} == series
-    assert SeriesParts([]) == {}
-
-
-# ------------------------------------------------------------------------------------ renderer
-
-
 def test_parts_render_as_their_merged_series() -> None:
-    snapshot = (values_family(part("home", 40), {}, part("office", 70, 0.5)),)
+    snapshot = (values_family(part("home", 40), DictPart({}), part("office", 70, 0.5)),)
+    assert len(snapshot[0].series) == 110
     for fmt in Format:
         assert fresh(snapshot, fmt) == fresh(merged(snapshot), fmt)
 
 
-def test_the_same_part_object_is_not_read_again_and_a_new_one_is() -> None:
+def test_the_same_part_object_is_not_written_again() -> None:
     renderer = Renderer()
-    quiet = CountingMapping(part("home", 50))
-    busy = part("office", 50)
+    quiet, busy = part("home", 50), part("office", 50)
     renderer.render((values_family(quiet, busy),))
-    first_reads = quiet.reads
-    assert first_reads > 0
-
-    changed = {**busy, labels("office", 3): 99.5}
+    assert quiet.written == 50
+    changed = DictPart({**busy.series(), labels("office", 3): 99.5})
     snapshot = (values_family(quiet, changed),)
-    body = renderer.render(snapshot)
-    # Skipped: the lines of the last render are taken as they were.
-    assert quiet.reads == first_reads
-    assert body == fresh(merged(snapshot))
-    assert renderer.statistics().lines_formatted == 1
+    assert renderer.render(snapshot) == fresh(merged(snapshot))
+    assert quiet.written == 50  # skipped: its lines are taken as they were
+    assert changed.written == 50  # no lineage: written anew
     assert renderer.statistics().cached_series == 100
 
-    # An equal part in a new object is read and compared (nothing to format, though).
-    equal = CountingMapping(dict(quiet.series))
-    snapshot = (values_family(equal, changed),)
-    assert renderer.render(snapshot) == fresh(merged(snapshot))
-    assert equal.reads > 0
-    assert renderer.statistics().lines_formatted == 0
 
-
-def test_a_plain_dict_filled_again_is_read_again() -> None:
-    # Only parts promise never to change; a family's own dict is compared on every render.
+def test_a_part_of_the_same_lineage_writes_only_blocks_whose_values_changed() -> None:
     renderer = Renderer()
-    series = part("home", 40)
-    family = MetricFamily("loxone_control_value", "gauge", "help", series)
-    renderer.render((family,))
-    series[labels("home", 7)] = -3.0
-    assert renderer.render((family,)) == fresh((family,))
-    assert renderer.statistics().lines_formatted == 1
+    lineage = object()
+    first = part("home", 100, lineage=lineage)
+    renderer.render((values_family(first),))
+    series = first.series()
+    series[labels("home", 3)] = 99.5
+    series[labels("home", 70)] = NAN
+    second = DictPart(series, lineage)
+    snapshot = (values_family(second),)
+    assert renderer.render(snapshot) == fresh(merged(snapshot))
+    assert second.written == 2 * PART_BLOCK  # the two blocks with a change
+    assert renderer.statistics().lines_formatted == 2 * PART_BLOCK
+    # Series appended: the complete blocks are kept, the partial last one and the new written.
+    longer = DictPart({**series, labels("home", 100): 5.0, labels("home", 101): 6.0}, lineage)
+    snapshot = (values_family(longer),)
+    assert renderer.render(snapshot) == fresh(merged(snapshot))
+    assert longer.written == 102 - 100 // PART_BLOCK * PART_BLOCK
 
 
 def test_parts_added_in_front_and_removed() -> None:
@@ -136,38 +124,67 @@ def test_parts_added_in_front_and_removed() -> None:
         assert renderer.statistics().cached_series == sum(map(len, parts))
 
 
-def test_a_bad_value_in_a_part_forgets_the_family() -> None:
+class BrokenPart(DictPart):
+    __slots__ = ()
+
+    def lines(self, head: bytes, start: int, stop: int, texts: Sequence[bytes]) -> bytes:
+        raise ValueError("broken")
+
+
+def test_a_failing_part_forgets_the_family() -> None:
     renderer = Renderer()
     home, office = part("home", 30), part("office", 30)
     renderer.render((values_family(home, office),))
-    broken = {**office, labels("office", 2): "x"}  # type: ignore[dict-item]
-    with pytest.raises((TypeError, ValueError)):
-        renderer.render((values_family(home, broken),))
+    with pytest.raises(ValueError, match="broken"):
+        renderer.render((values_family(home, BrokenPart(office.series())),))
     assert renderer.statistics().cached_families == 0
     snapshot = (values_family(home, office),)
     assert renderer.render(snapshot) == fresh(merged(snapshot))
 
 
+def test_render_steps_yield_between_parts() -> None:
+    renderer = Renderer()
+    snapshot = (values_family(part("home", 3), part("office", 3), part("garage", 3)),)
+    steps = renderer.render_steps(snapshot)
+    yielded = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            body = done.value
+            break
+        yielded += 1
+    assert yielded == 3
+    assert body == fresh(snapshot)
+
+
 @st.composite
-def part_sequences(draw: st.DrawFn) -> list[list[Mapping[LabelSet, float]]]:
-    """Per snapshot the parts of one family: each part the previous snapshot's object, or a
-    copy with some values changed, series added or removed; parts come and go."""
+def part_sequences(draw: st.DrawFn) -> list[list[DictPart]]:
+    """Per snapshot the parts of one family: each part the previous snapshot's object, or one
+    of the same lineage with values changed or series appended, or a new lineage."""
     values = st.sampled_from([0.0, -0.0, 1.0, 22.5, NAN, 1e7]) | st.floats()
     names = ["home", "office", "garage"]
-    pool = {name: draw(st.lists(st.integers(0, 80), unique=True, max_size=80)) for name in names}
-    current = {name: {labels(name, i): draw(values) for i in pool[name]} for name in names}
-    sequence: list[list[Mapping[LabelSet, float]]] = []
+    current: dict[str, DictPart] = {}
+    for name in names:
+        count = draw(st.integers(0, 60))
+        current[name] = DictPart({labels(name, i): draw(values) for i in range(count)}, object())
+    sequence: list[list[DictPart]] = []
     for _ in range(draw(st.integers(min_value=2, max_value=6))):
         for name in names:
-            action = draw(st.sampled_from(["keep", "change", "restructure"]))
-            if action == "change" and current[name]:
-                series = dict(current[name])
+            action = draw(st.sampled_from(["keep", "change", "append", "restructure"]))
+            old = current[name]
+            series = old.series()
+            if action == "change" and series:
                 for key in draw(st.lists(st.sampled_from(list(series)), max_size=5)):
                     series[key] = draw(values)
-                current[name] = series
+                current[name] = DictPart(series, old.lineage)
+            elif action == "append":
+                for i in range(len(series), len(series) + draw(st.integers(0, 40))):
+                    series[labels(name, i)] = draw(values)
+                current[name] = DictPart(series, old.lineage)
             elif action == "restructure":
-                keys = draw(st.lists(st.sampled_from(pool[name] or [0]), unique=True))
-                current[name] = {labels(name, i): draw(values) for i in keys}
+                keys = draw(st.lists(st.integers(0, 80), unique=True))
+                current[name] = DictPart({labels(name, i): draw(values) for i in keys}, object())
         shown = draw(st.lists(st.sampled_from(names), unique=True))
         sequence.append([current[name] for name in shown])
     return sequence
@@ -175,7 +192,7 @@ def part_sequences(draw: st.DrawFn) -> list[list[Mapping[LabelSet, float]]]:
 
 @given(part_sequences(), st.sampled_from(Format))
 def test_a_long_lived_renderer_writes_parts_as_a_new_one_writes_them(
-    sequence: list[list[Mapping[LabelSet, float]]], fmt: Format
+    sequence: list[list[DictPart]], fmt: Format
 ) -> None:
     renderer = Renderer()
     for parts in sequence:

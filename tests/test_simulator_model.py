@@ -39,7 +39,7 @@ from loxone_trio_exporter.structure import (
     Control,
     OwnerKind,
     StateIndex,
-    StateOwner,
+    StateOwnership,
     build_state_index,
     structure_from_dict,
 )
@@ -571,20 +571,20 @@ def test_a_minimal_document_simulates_without_tables_to_move():
 # --- the state rules ------------------------------------------------------------------------------
 
 
-def _owner(control_type: str, state: str, unit: str = "") -> StateOwner:
+def _owner(control_type: str, state: str, unit: str = "") -> StateOwnership:
     control = Control(
         uuid_action="50000000-0000-0000-0000000000000001", name="x", type=control_type
     )
-    return StateOwner(control, state, None, OwnerKind.CONTROL, unit)
+    return StateOwnership(control, state, None, OwnerKind.CONTROL, unit)
 
 
 def test_the_most_specific_table_wins_for_a_shared_uuid():
     numeric = _owner("Switch", "active")
     text = _owner("Alarm", "sensors")
     daytimer = _owner("IRCDaytimer", "entriesAndDefaultValue")
-    weather = StateOwner(None, "actual", None, OwnerKind.WEATHER)
-    clock = StateOwner(None, "miniserverTime", None, OwnerKind.GLOBAL)
-    sunrise = StateOwner(None, "sunrise", None, OwnerKind.GLOBAL)
+    weather = StateOwnership(None, "actual", None, OwnerKind.WEATHER)
+    clock = StateOwnership(None, "miniserverTime", None, OwnerKind.GLOBAL)
+    sunrise = StateOwnership(None, "sunrise", None, OwnerKind.GLOBAL)
     assert table_of([numeric, text]) is Table.TEXT
     assert table_of([text, daytimer, numeric]) is Table.DAYTIMER
     assert table_of([numeric, weather, daytimer]) is Table.WEATHER
@@ -601,7 +601,7 @@ def test_the_most_specific_table_wins_for_a_shared_uuid():
         (_owner("InfoOnlyAnalog", "value", "ppm"), Motion.WALK, 400.0, 2000.0),
         (_owner("Slider", "value", "min"), Motion.WALK, 0.0, 100.0),
         (_owner("IRoomControllerV2", "activeMode"), Motion.LEVEL, 0.0, 3.0),
-        (StateOwner(None, "userSettingsTs", None, OwnerKind.GLOBAL), Motion.CONSTANT, 0.0, 0.0),
+        (StateOwnership(None, "userSettingsTs", None, OwnerKind.GLOBAL), Motion.CONSTANT, 0.0, 0.0),
     ],
 )
 def test_numeric_profiles(owner, motion, low, high):

@@ -19,7 +19,7 @@ class FixedSource:
 
     views: list[MiniserverView]
 
-    def render_metrics(self, accept, accept_encoding):
+    async def render_metrics(self, accept, accept_encoding):
         return MetricsBody(b"up 1\n", "text/plain; version=0.0.4; charset=utf-8")
 
     def miniservers(self):

@@ -35,7 +35,7 @@ OTHER_FAST_HASH = bcrypt.hashpw(OTHER_PASSWORD.encode(), bcrypt.gensalt(4)).deco
 class FixedSource:
     """A ``WebSource`` with fixed answers: only the web layer is under test."""
 
-    def render_metrics(self, accept, accept_encoding):
+    async def render_metrics(self, accept, accept_encoding):
         return MetricsBody(b"up 1\n", "text/plain; version=0.0.4; charset=utf-8")
 
     def miniservers(self):

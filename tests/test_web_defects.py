@@ -33,7 +33,7 @@ from loxone_trio_exporter.web._web_config import WebConfigFile, load_web_config
 class FixedSource:
     """A ``WebSource`` with fixed answers: only the web layer is under test."""
 
-    def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
+    async def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         return MetricsBody(b"up 1\n", "text/plain; version=0.0.4; charset=utf-8")
 
     def miniservers(self) -> list[MiniserverView]:

@@ -9,6 +9,7 @@ from functools import partial
 
 import pytest
 import trio
+import trio.lowlevel
 from http_client import http_request
 from owner_feed import (
     feed,
@@ -37,6 +38,7 @@ from loxone_trio_exporter.runtime._messages import (
 )
 from loxone_trio_exporter.runtime._web_source import ExporterWebSource, process_families
 from loxone_trio_exporter.simulator import SimulatedMiniserver
+from loxone_trio_exporter.views import MetricsBody
 from loxone_trio_exporter.web import create_app, serve_web
 
 PROMETHEUS_ACCEPT = (
@@ -61,7 +63,7 @@ def smarteon_source(shared_fixture):
 
 
 def test_text_format_by_default_with_every_family(smarteon_source):
-    first = smarteon_source.render_metrics(None, None)
+    first = smarteon_source.render_metrics_now(None, None)
     assert (first.content_type, first.gzipped) == (CONTENT_TYPE_TEXT, False)
     series = parsed_series(first.body.decode())  # also: no series twice
     names = {name for name, _ in series}
@@ -83,19 +85,19 @@ def test_text_format_by_default_with_every_family(smarteon_source):
     if sys.platform == "linux":
         assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= names
 
-    second = parsed_series(smarteon_source.render_metrics(None, None).body.decode())
+    second = parsed_series(smarteon_source.render_metrics_now(None, None).body.decode())
     (duration,) = [v for (n, _), v in second.items() if n.endswith("render_duration_seconds")]
     assert 0 < duration < 10
 
 
 def test_promtool_accepts_the_text_output(smarteon_source):
-    smarteon_source.render_metrics(None, None)  # so that the render duration is there too
-    promtool_check(smarteon_source.render_metrics(None, None).body)
+    smarteon_source.render_metrics_now(None, None)  # so that the render duration is there too
+    promtool_check(smarteon_source.render_metrics_now(None, None).body)
 
 
 def test_openmetrics_with_gzip_when_asked(smarteon_source):
-    text = smarteon_source.render_metrics(None, None).body.decode()
-    answer = smarteon_source.render_metrics(PROMETHEUS_ACCEPT, "gzip, deflate")
+    text = smarteon_source.render_metrics_now(None, None).body.decode()
+    answer = smarteon_source.render_metrics_now(PROMETHEUS_ACCEPT, "gzip, deflate")
     assert (answer.content_type, answer.gzipped) == (CONTENT_TYPE_OPENMETRICS, True)
     body = gzip.decompress(answer.body).decode()
     assert body.endswith("# EOF\n")
@@ -111,7 +113,7 @@ def test_openmetrics_with_gzip_when_asked(smarteon_source):
     [(None, False), ("gzip", True), ("gzip;q=0, identity", False), ("*", True), ("br", False)],
 )
 def test_gzip_follows_accept_encoding(smarteon_source, accept_encoding, gzipped):
-    answer = smarteon_source.render_metrics("text/plain", accept_encoding)
+    answer = smarteon_source.render_metrics_now("text/plain", accept_encoding)
     assert answer.gzipped is gzipped
     body = gzip.decompress(answer.body) if gzipped else answer.body
     assert b"\nloxone_up{" in body
@@ -160,3 +162,57 @@ async def test_metrics_over_http(nursery):
     ready = await http_request(port, "/-/ready")
     assert ready.status == 200
     shutdown.set()
+
+
+def whole(answer: MetricsBody) -> bytes:
+    """The text of an answer: its segments joined, decompressed if it is gzipped."""
+    body = answer.body if isinstance(answer.body, bytes) else b"".join(answer.body)
+    return gzip.decompress(body) if answer.gzipped else body
+
+
+def _without_duration(body: bytes) -> list[bytes]:
+    """The samples that do not depend on when the render ran (render duration, process)."""
+    return [
+        line
+        for line in body.splitlines()
+        if not line.startswith((b"loxone_exporter_render_duration_seconds ", b"process_"))
+    ]
+
+
+async def test_a_scrape_lets_other_tasks_run_between_its_steps(smarteon_source):
+    """The event loop is never held for a whole scrape (design 4): a task that only yields gets
+    to run while ``render_metrics`` works, and the answer is what one render in one go gives."""
+    turns = 0
+    rendered = trio.Event()
+
+    async def other_task() -> None:
+        nonlocal turns
+        while not rendered.is_set():
+            turns += 1
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other_task)
+        await trio.lowlevel.checkpoint()
+        started = turns
+        answer = await smarteon_source.render_metrics(None, "gzip")
+        rendered.set()
+    assert turns - started >= 2  # at least one step per Miniserver of the large families
+    assert answer.gzipped
+    fresh = ExporterWebSource(smarteon_source._owner).render_metrics_now(None, None).body
+    assert _without_duration(whole(answer)) == _without_duration(fresh)
+
+
+async def test_scrapes_at_the_same_time_render_one_after_the_other(smarteon_source):
+    answers = []
+
+    async def scrape(encoding: str | None) -> None:
+        answers.append(await smarteon_source.render_metrics(None, encoding))
+
+    async with trio.open_nursery() as nursery:
+        for encoding in (None, "gzip", None):
+            nursery.start_soon(scrape, encoding)
+    assert {type(answer.body) for answer in answers} == {bytes, tuple}  # gzip: one piece
+    bodies = [whole(answer) for answer in answers]
+    fresh = ExporterWebSource(smarteon_source._owner).render_metrics_now(None, None).body
+    assert all(_without_duration(body) == _without_duration(fresh) for body in bodies)

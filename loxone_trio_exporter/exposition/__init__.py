@@ -6,10 +6,23 @@ the encoding with ``wants_gzip``, renders with one long-lived ``Renderer`` and a
 ``fmt.content_type``.
 """
 
-from ._model import LabelSet, MetricFamily, MetricType, SeriesParts, Snapshot
-from ._negotiate import GZIP_LEVEL, choose_format, gzip_bytes, wants_gzip
+from ._model import LabelSet, LinesPart, MetricFamily, MetricType, SeriesParts, Snapshot
+from ._negotiate import (
+    GZIP_LEVEL,
+    choose_format,
+    gzip_bytes,
+    gzip_segments,
+    segments,
+    wants_gzip,
+)
 from ._renderer import Renderer, RendererStatistics
-from ._text import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, Format, format_value
+from ._text import (
+    CONTENT_TYPE_OPENMETRICS,
+    CONTENT_TYPE_TEXT,
+    Format,
+    escape_label_value,
+    format_value,
+)
 
 __all__ = [
     "CONTENT_TYPE_OPENMETRICS",
@@ -17,6 +30,7 @@ __all__ = [
     "GZIP_LEVEL",
     "Format",
     "LabelSet",
+    "LinesPart",
     "MetricFamily",
     "MetricType",
     "Renderer",
@@ -24,7 +38,10 @@ __all__ = [
     "SeriesParts",
     "Snapshot",
     "choose_format",
+    "escape_label_value",
     "format_value",
     "gzip_bytes",
+    "gzip_segments",
+    "segments",
     "wants_gzip",
 ]

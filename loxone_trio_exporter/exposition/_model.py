@@ -1,21 +1,18 @@
 """The snapshot the state owner publishes and the renderer reads: immutable metric families.
 
-A published family never changes: the state owner builds a new ``MetricFamily`` (and a new
-``series`` mapping) for the next snapshot instead of mutating the old one. The renderer keys its
-caches by series identity (family name + label set) and compares values, so reusing unchanged
-label-set tuples and float objects from one snapshot to the next makes rendering cheaper, but is
-not required for correct output.
-
-Because nothing published changes, a mapping the renderer has written before can be recognised
-by identity: a publisher that hands the very same ``series`` object (or the same part of a
-``SeriesParts``) to the next snapshot saves the renderer from even comparing its values.
+A published family never changes: the state owner builds a new ``MetricFamily`` for the next
+snapshot instead of mutating the old one. A family's series are a plain mapping of label sets to
+values (small families), or ``SeriesParts``: parts that keep their series in columns and render
+their own lines (``LinesPart``), one per Miniserver for the large families. Because nothing
+published changes, a part the renderer has written before is recognised by identity: a publisher
+that hands the very same part to the next snapshot saves the renderer from even reading it.
 """
 
 from __future__ import annotations
 
+import abc
 import re
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
-from itertools import chain
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -52,56 +49,49 @@ def _check_type(instance: MetricFamily, attribute: attrs.Attribute[str], kind: s
         raise ValueError(f"counter name must end in {COUNTER_SUFFIX!r}: {instance.name!r}")
 
 
-class SeriesParts(Mapping[LabelSet, float]):
-    """The series of one family kept as several mappings (parts), in order, never merged.
+class LinesPart(abc.ABC):
+    """Series a publisher keeps in columns and renders itself: part of a ``SeriesParts``.
 
-    Lets a publisher share what did not change between snapshots instead of copying it into one
-    new dict: e.g. one part per Miniserver, where an unchanged Miniserver's part is the same
-    object in the next snapshot and the renderer skips it. Parts must not share a label set
-    (a merged dict would keep one of them, the renderer would write both) and, like every
-    published mapping, must never change once given.
+    ``values`` holds the value of each series as native doubles (``array("d").tobytes()``), in
+    the order the lines are written; ``lines`` writes the sample lines of series ``start`` up to
+    ``stop``, given the family's ``head`` (``name{``) and the value text of each (with its
+    newline). A part never changes once published.
+
+    ``lineage``: two parts with the same lineage (``None`` means none) describe the same series
+    at the same positions, a later one perhaps with more series after them, so the renderer
+    keeps the lines of series whose value bytes did not change.
+    """
+
+    __slots__ = ()
+
+    values: bytes
+    lineage: object | None
+
+    def __len__(self) -> int:
+        return len(self.values) // 8
+
+    @abc.abstractmethod
+    def lines(self, head: bytes, start: int, stop: int, texts: Sequence[bytes]) -> bytes:
+        """The sample lines of series ``start`` to ``stop`` (``texts``: their value texts)."""
+
+
+class SeriesParts:
+    """The series of one family in several parts (e.g. one per Miniserver), in order.
+
+    An unchanged part is the very same object in the next snapshot, and the renderer then
+    takes its lines as they are. Parts must not share a series.
     """
 
     __slots__ = ("parts",)
 
-    def __init__(self, parts: Iterable[Mapping[LabelSet, float]]) -> None:
-        self.parts: tuple[Mapping[LabelSet, float], ...] = tuple(parts)
-
-    def __getitem__(self, labels: LabelSet) -> float:
-        for part in self.parts:
-            if labels in part:
-                return part[labels]
-        raise KeyError(labels)
-
-    def __iter__(self) -> Iterator[LabelSet]:
-        return chain.from_iterable(self.parts)
+    def __init__(self, parts: Iterable[LinesPart]) -> None:
+        self.parts: tuple[LinesPart, ...] = tuple(parts)
 
     def __len__(self) -> int:
         return sum(map(len, self.parts))
 
-    # Mapping's views would look every key up again in all parts; these chain the parts' own.
-    def items(self) -> ItemsView[LabelSet, float]:
-        return _PartsItems(self)
-
-    def values(self) -> ValuesView[float]:
-        return _PartsValues(self)
-
     def __repr__(self) -> str:
         return f"SeriesParts({list(self.parts)!r})"
-
-
-class _PartsItems(ItemsView[LabelSet, float]):
-    _mapping: SeriesParts
-
-    def __iter__(self) -> Iterator[tuple[LabelSet, float]]:
-        return chain.from_iterable(part.items() for part in self._mapping.parts)
-
-
-class _PartsValues(ValuesView[float]):
-    _mapping: SeriesParts
-
-    def __iter__(self) -> Iterator[float]:
-        return chain.from_iterable(part.values() for part in self._mapping.parts)
 
 
 @attrs.frozen
@@ -111,13 +101,13 @@ class MetricFamily:
     ``name`` is the sample name in both formats (a counter's name ends in ``_total``).
     ``series`` maps each label set to its value; floats (``nan`` and ``inf`` included), ints are
     written as floats. An empty ``series`` still renders its ``# HELP`` and ``# TYPE`` lines.
-    A ``SeriesParts`` is rendered part by part, in order.
+    A ``SeriesParts`` is rendered part by part, in order (the large families).
     """
 
     name: str = attrs.field(validator=_check_name)
     type: MetricType = attrs.field(validator=_check_type)
     help: str
-    series: Mapping[LabelSet, float]
+    series: Mapping[LabelSet, float] | SeriesParts
 
 
 #: What the state owner publishes: the families in the order they are written.

@@ -1,35 +1,38 @@
 """``Renderer``: snapshots -> exposition bytes, re-formatting only the series whose value changed.
 
-Per family (per part of a family whose series are ``SeriesParts``) the renderer keeps the
-previous render's label sets and values (lists in the mapping's order) and its sample lines, in
-blocks of ``_BLOCK`` series: each block as its pieces (prefix, value text, prefix, value
-text...) and joined. A part of ``SeriesParts`` never changes, so when the next snapshot holds
-the very same part object its blocks are taken as they are (the state owner hands on the info
-series and the values of a quiet Miniserver that way). Otherwise the next render compares the
-new lists with the old ones by list comparison, which runs in C and checks identity before
-equality; only blocks whose values differ are patched (new value texts) and joined again, and
-the output is the join of the headers and blocks. A mapping whose label sets changed (series
-added, vanished or reordered) takes the slower path: old lines are found by label set, new ones
-written, and the lines of series that vanished are dropped, so memory follows the current
-snapshot.
+Two kinds of series. The large families are ``SeriesParts`` of ``LinesPart`` (one per Miniserver:
+column stores that render their own lines, see ``_part_lines``): the renderer keeps their joined
+lines in blocks and the value bytes, takes an unchanged part (the very same object) as it is,
+and writes again only the blocks whose values changed. Every other family is a plain mapping of
+label sets to values (the exporter's own counters, process metrics): per family the renderer
+keeps the previous render's label sets and values (lists in the mapping's order) and its sample
+lines, in blocks of ``_BLOCK`` series, each block as its pieces (prefix, value text, prefix,
+value text...) and joined. The next render compares the new lists with the old ones by list
+comparison, which runs in C and checks identity before equality; only blocks whose values
+differ are patched and joined again. A mapping whose label sets changed (series added, vanished
+or reordered) takes the slower path: old lines are found by label set, new ones written, and the
+lines of series that vanished are dropped, so memory follows the current snapshot.
 
 Why not one dict entry per series: hashing a seven-label tuple costs about as much as the whole
 per-series budget (design 4: 10k series, 1% changed, 3 ms), and joining 50k small lines is about
 four times slower than joining 1.6k blocks.
 
-Parts are matched to the previous render's by position within their family: a Miniserver added
-in front of others costs one render with every line of the family found by label set.
+``render_steps`` renders in steps, yielding after each part, so that a caller on an event loop
+can let other tasks run during a large scrape (design 4: no loop step over 50 ms). Parts are
+matched to the previous render's by position within their family.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from itertools import compress, count
 from operator import ne
+from typing import Literal, overload
 
 import attrs
 
 from ._model import LabelSet, MetricFamily, SeriesParts
+from ._part_lines import PartLines, render_part
 from ._text import EOF_LINE, Format, family_header, format_value, series_prefix
 
 # Series per block (a power of two): small enough that a changed block costs little to join
@@ -95,7 +98,7 @@ class Renderer:
 
     def __init__(self) -> None:
         #: family name -> the lines of each of its parts (one for a plain mapping).
-        self._families: dict[str, list[_Lines]] = {}
+        self._families: dict[str, list[_Lines | PartLines]] = {}
         self._headers: dict[_HeaderKey, bytes] = {}
         self._value_text: dict[float, bytes] = {}
         self._lines_formatted = 0
@@ -104,13 +107,40 @@ class Renderer:
         return RendererStatistics(
             cached_families=len(self._families),
             cached_series=sum(
-                len(lines.keys) for parts in self._families.values() for lines in parts
+                len(lines.keys) if isinstance(lines, _Lines) else len(lines.values) // 8
+                for parts in self._families.values()
+                for lines in parts
             ),
             lines_formatted=self._lines_formatted,
         )
 
     def render(self, snapshot: Iterable[MetricFamily], fmt: Format = Format.TEXT) -> bytes:
         """The whole exposition of ``snapshot`` in ``fmt`` (text format 0.0.4 by default)."""
+        steps = self.render_steps(snapshot, fmt)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    @overload
+    def render_steps(
+        self, snapshot: Iterable[MetricFamily], fmt: Format = ..., *, joined: Literal[True] = ...
+    ) -> Generator[None, None, bytes]: ...
+
+    @overload
+    def render_steps(
+        self, snapshot: Iterable[MetricFamily], fmt: Format = ..., *, joined: bool
+    ) -> Generator[None, None, bytes | list[bytes]]: ...
+
+    def render_steps(
+        self, snapshot: Iterable[MetricFamily], fmt: Format = Format.TEXT, *, joined: bool = True
+    ) -> Generator[None, None, bytes | list[bytes]]:
+        """``render`` in steps: yields between parts of a family (a caller on an event loop
+        lets other tasks run there), returns the exposition, or with ``joined=False`` its
+        pieces in order (to compress them without joining them first). Run one to its end
+        before the next starts; ``snapshot`` must not change meanwhile (a published one
+        never does)."""
         chunks: list[bytes] = []
         families = self._families
         old_headers = self._headers
@@ -126,7 +156,10 @@ class Renderer:
                 header = family_header(family, fmt)
             headers[key] = header
             chunks.append(header)
-            formatted += self._render_family(family, chunks)
+            if isinstance(family.series, SeriesParts):
+                formatted += yield from self._render_parts(name, family.series, chunks)
+            else:
+                formatted += self._render_family(name, family.series, chunks)
 
         if len(families) != len(seen):  # families vanished
             for name in [name for name in families if name not in seen]:
@@ -139,37 +172,50 @@ class Renderer:
         self._lines_formatted = formatted
         if fmt is Format.OPENMETRICS:
             chunks.append(EOF_LINE)
-        return b"".join(chunks)
+        return b"".join(chunks) if joined else chunks
 
-    def _render_family(self, family: MetricFamily, chunks: list[bytes]) -> int:
-        """Append the sample lines of ``family`` to ``chunks``; return how many lines had to be
-        formatted."""
-        name = family.name
-        series = family.series
-        # Only a part promises never to change (SeriesParts): it alone is recognised by
-        # identity. A family's own mapping is compared every time (its lines' source is None),
-        # so a caller that fills one dict again still gets what it holds.
-        if isinstance(series, SeriesParts):
-            mappings, shared = series.parts, True
-        else:
-            mappings, shared = (series,), False
+    def _render_parts(
+        self, name: str, series: SeriesParts, chunks: list[bytes]
+    ) -> Generator[None, None, int]:
+        """Append the lines of every part of ``series``, yielding after each; return how many
+        lines had to be written anew. Parts are matched to the previous render's by position."""
         previous = self._families.get(name, [])
-        current: list[_Lines] = []
+        current: list[_Lines | PartLines] = []
+        head = f"{name}{{".encode()
         formatted = 0
+        self._families.pop(name, None)  # half-updated while this runs: forgotten on an error
+        for index, part in enumerate(series.parts):
+            old = previous[index] if index < len(previous) else None
+            lines, count = render_part(
+                head,
+                part,
+                old if isinstance(old, PartLines) else None,
+                self._value_text,
+                self._format,
+            )
+            formatted += count
+            current.append(lines)
+            chunks += lines.blocks
+            yield
+        self._families[name] = current
+        return formatted
+
+    def _render_family(
+        self, name: str, mapping: Mapping[LabelSet, float], chunks: list[bytes]
+    ) -> int:
+        """Append the sample lines of a family's plain mapping to ``chunks``; return how many
+        lines had to be formatted. The mapping is compared every time (a caller that fills
+        one dict again still gets what it holds)."""
+        previous = self._families.get(name, [])
+        old = previous[0] if previous and isinstance(previous[0], _Lines) else None
         try:
-            for index, mapping in enumerate(mappings):
-                lines = previous[index] if index < len(previous) else None
-                if lines is None or mapping is not lines.source:
-                    source = mapping if shared else None
-                    lines, count = self._render_mapping(name, mapping, source, lines)
-                    formatted += count
-                current.append(lines)
-                chunks += lines.blocks
+            lines, formatted = self._render_mapping(name, mapping, None, old)
         except BaseException:
             # A value that is no number, a bad label name: forget the half-updated family.
             self._families.pop(name, None)
             raise
-        self._families[name] = current
+        self._families[name] = [lines]
+        chunks += lines.blocks
         return formatted
 
     def _render_mapping(

@@ -1,11 +1,9 @@
-"""The metric families of design 3.3, built from the state owner's per-Miniserver state.
+"""The metric families of design 3.3: names, HELP, TYPE, and which series go where.
 
-Functions of the state only (no clock, no I/O): the owner calls ``build_snapshot`` when something
-changed and publishes the result. Every family gets new ``series`` dicts, or parts that nobody
-changes (``SeriesParts``: a Miniserver's info series, a copy of its values), so a published
-snapshot never changes; label-set objects are reused from the state (catalogue, memos), and
-series keep their order from one snapshot to the next, which is what makes the renderer's
-caches hit.
+A pure function of frozen facts (``_facts.MiniserverFacts``; no clock, no I/O, nothing written):
+the owner calls ``build_snapshot`` when something changed and publishes the result. The large
+families are one part per Miniserver (``SeriesParts``), taken from the store's frozen view: an
+unchanged Miniserver hands on the same part objects, and the renderer skips them.
 
 Series that do not exist are absent, never 0 or NaN placeholders. The exceptions are
 ``loxone_up`` (0 or 1 for every configured Miniserver) and the auth-failure and protocol-error
@@ -19,24 +17,12 @@ from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
 
-import attrs
-
-from ..exposition import LabelSet, MetricFamily, SeriesParts, Snapshot
-from ..protocol import (
-    DaytimerStatesReceived,
-    TextStatesReceived,
-    ValueStatesReceived,
-    WeatherEntry,
-    WeatherStatesReceived,
-)
-from ._messages import ReconnectReason, TableEvent
-
-if TYPE_CHECKING:
-    from ._miniserver import MiniserverState
-    from ._owner import BuildInfo
+from ..exposition import LabelSet, LinesPart, MetricFamily, SeriesParts, Snapshot
+from ..protocol import WeatherEntry
+from ..state import StoreView
+from ._facts import BuildInfo, MiniserverFacts, ReloadStatus
 
 Series = dict[LabelSet, float]
 
@@ -44,15 +30,6 @@ Series = dict[LabelSet, float]
 GENERATIONS = {0: "Gen 1", 1: "Go Gen 1", 2: "Gen 2", 3: "Go Gen 2", 4: "Compact"}
 #: ``lastModified`` as the structure file writes it: the Miniserver's local time, no zone.
 STRUCTURE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-#: The ``table`` label of ``loxone_exporter_events_total`` for each event table (the keys
-#: ``MiniserverValues`` counts under), in the order the series are written.
-TABLE_NAMES: dict[type[TableEvent], str] = {
-    ValueStatesReceived: "value",
-    TextStatesReceived: "text",
-    DaytimerStatesReceived: "daytimer",
-    WeatherStatesReceived: "weather",
-}
-
 _FROM_WEATHER = (
     "of the current weather entry (weatherServer.states.actual), from the Miniserver's "
     "weather-state events (Loxone weather service)"
@@ -109,23 +86,8 @@ WEATHER_FIELDS: tuple[tuple[str, str, str, float], ...] = (
 )
 
 
-@attrs.frozen
-class ReloadStatus:
-    """How the last config reload went: ``loxone_exporter_config_last_reload_*``.
-
-    ``last_success_unix`` is when the running config was last loaded: the start, or the last
-    reload that succeeded (as Prometheus reports its own reloads).
-    """
-
-    successful: bool
-    last_success_unix: float
-
-
-RECONNECT_REASONS = tuple(reason.value for reason in ReconnectReason)
-
-
 def build_snapshot(
-    miniservers: Sequence[MiniserverState], *, include_text: bool, build_info: BuildInfo
+    miniservers: Sequence[MiniserverFacts], *, include_text: bool, build_info: BuildInfo
 ) -> Snapshot:
     """Every family of design 3.3 but ``process_*`` and the render duration, in a fixed order."""
     families = [
@@ -146,88 +108,75 @@ def build_snapshot(
     return tuple(families)
 
 
-def _gauge(name: str, help_text: str, series: Mapping[LabelSet, float]) -> MetricFamily:
+def _gauge(
+    name: str, help_text: str, series: Mapping[LabelSet, float] | SeriesParts
+) -> MetricFamily:
     return MetricFamily(name, "gauge", help_text, series)
 
 
-def _merged(tables: Iterable[Mapping[LabelSet, float]]) -> Series:
-    # dict.update from a dict reuses the stored hashes: no label tuple is hashed again.
-    series: Series = {}
-    for table in tables:
-        series.update(table)
-    return series
+def _parts(
+    miniservers: Sequence[MiniserverFacts], part: Callable[[StoreView], LinesPart]
+) -> SeriesParts:
+    return SeriesParts(part(ms.store) for ms in miniservers if ms.store is not None)
 
 
 # --- the Miniserver's own values ----------------------------------------------------------------
 
 
-# The two large families are one part per Miniserver instead of one merged dict: merging copies
-# every series on every snapshot (3.9 ms of 5 at 50k value series), while a part stays the same
-# object while its Miniserver's series do not change, and the renderer skips such a part.
-
-
-def control_value_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+def control_value_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily:
     return _gauge(
         "loxone_control_value",
         "Current value of a numeric state of a control or subcontrol, from the Miniserver's "
         "value-state events; labels from the structure file LoxAPP3.json (uuid is the "
         "control's uuidAction, state the state's name, name[i] for list states).",
-        SeriesParts(
-            ms.values.published_control_values() for ms in miniservers if ms.values is not None
-        ),
+        _parts(miniservers, lambda store: store.values),
     )
 
 
-def control_info_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+def control_info_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily:
     return _gauge(
         "loxone_control_info",
         "Always 1: one series per exported control or subcontrol, from the structure file "
         "LoxAPP3.json; unit is taken from the control's details.format.",
-        SeriesParts(ms.control_info for ms in miniservers if ms.values is not None),
+        _parts(miniservers, lambda store: store.info),
     )
 
 
-def control_text_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
-    series: Series = {}
-    for ms in miniservers:
-        if ms.values is None:
-            continue
-        memo = ms.text_labels
-        for labels, text in ms.values.texts.items():
-            full = memo.get(labels)
-            if full is None or full[-1][1] != text:
-                full = memo[labels] = (*labels, ("text", text))
-            series[full] = 1.0
+def control_text_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily:
     return _gauge(
         "loxone_control_text",
         "Always 1: the current text of a text state of a control (in the text label, cut to "
         "200 characters), from the Miniserver's text-state events.",
-        series,
+        SeriesParts(
+            ms.store.texts
+            for ms in miniservers
+            if ms.store is not None and ms.store.texts is not None
+        ),
     )
 
 
-def global_value_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+def global_value_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily:
     return _gauge(
         "loxone_global_value",
         "Current value of a numeric global state (globalStates of LoxAPP3.json: "
         "operatingMode, sunrise, sunset, ...), from the Miniserver's value-state events.",
-        _merged(ms.values.global_values for ms in miniservers if ms.values is not None),
+        _parts(miniservers, lambda store: store.globals),
     )
 
 
-def daytimer_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+def daytimer_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily:
     return _gauge(
         "loxone_daytimer_entries",
         "Number of schedule entries of a daytimer, from the Miniserver's daytimer-state events.",
-        _merged(ms.values.daytimer_entries for ms in miniservers if ms.values is not None),
+        _parts(miniservers, lambda store: store.daytimers),
     )
 
 
-def weather_families(miniservers: Sequence[MiniserverState]) -> list[MetricFamily]:
+def weather_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFamily]:
     current: list[tuple[LabelSet, WeatherEntry]] = [
-        (ms.labels, ms.values.weather)
+        (ms.labels.miniserver, ms.store.weather)
         for ms in miniservers
-        if ms.values is not None and ms.values.weather is not None
+        if ms.store is not None and ms.store.weather is not None
     ]
     return [
         _gauge(
@@ -242,21 +191,21 @@ def weather_families(miniservers: Sequence[MiniserverState]) -> list[MetricFamil
 # --- the Miniserver and the exporter ------------------------------------------------------------
 
 
-def up_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+def up_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily:
     return _gauge(
         "loxone_up",
         "1 while the exporter's session with the Miniserver is authenticated and streaming "
         "state events, else 0.",
-        {ms.labels: 1.0 if ms.streaming else 0.0 for ms in miniservers},
+        {ms.labels.miniserver: 1.0 if ms.streaming else 0.0 for ms in miniservers},
     )
 
 
-def miniserver_info_family(miniservers: Sequence[MiniserverState]) -> MetricFamily:
+def miniserver_info_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily:
     series: Series = {}
     for ms in miniservers:
         labels = miniserver_info_labels(ms)
         if labels is not None:
-            series[ms.kept("miniserver_info", labels)] = 1.0
+            series[labels] = 1.0
     return _gauge(
         "loxone_miniserver_info",
         "Always 1: serial, name and project from msInfo of LoxAPP3.json (serial from "
@@ -266,21 +215,20 @@ def miniserver_info_family(miniservers: Sequence[MiniserverState]) -> MetricFami
     )
 
 
-def miniserver_info_labels(ms: MiniserverState) -> LabelSet | None:
+def miniserver_info_labels(ms: MiniserverFacts) -> LabelSet | None:
     """The labels of ``loxone_miniserver_info``; ``None`` while nothing is known."""
-    structure = ms.structure
-    if structure is None and not ms.serial and not ms.firmware:
+    info = ms.ms_info
+    if info is None and not ms.serial and not ms.firmware:
         return None
     name = project = generation = ""
     serial = ms.serial
-    if structure is not None:
-        info = structure.ms_info
+    if info is not None:
         serial = info.serial_nr or serial
         name, project = info.ms_name, info.project_name
         if info.miniserver_type is not None:
             generation = GENERATIONS.get(info.miniserver_type, "")
     return (
-        *ms.labels,
+        *ms.labels.miniserver,
         ("serial", serial),
         ("name", name),
         ("project", project),
@@ -302,24 +250,25 @@ def build_info_family(build_info: BuildInfo) -> MetricFamily:
     )
 
 
-def exporter_families(miniservers: Sequence[MiniserverState]) -> list[MetricFamily]:
+def exporter_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFamily]:
     """The ``loxone_exporter_*`` families of the state owner, in design order."""
     events: Series = {}
     reconnects: Series = {}
     controls: Series = {}
     for ms in miniservers:
-        counts = ms.events()
-        for table in TABLE_NAMES.values():
-            if counts[table]:
-                events[ms.labels_with("table", table)] = float(counts[table])
+        labels = ms.labels
+        for kind, table_labels in labels.tables:
+            count = ms.events.get(kind, 0)
+            if count:
+                events[table_labels] = float(count)
         # Every reason from the start, at 0: increase() and rate() then see the first reconnect
         # of each reason too (a counter that appears at 1 looks like no change to them).
-        for reason in RECONNECT_REASONS:
-            reconnects[ms.labels_with("reason", reason)] = float(ms.reconnects[reason])
-        catalogue = ms.catalogue
-        if catalogue is not None:
-            controls[ms.labels_with("status", "discovered")] = float(catalogue.controls_discovered)
-            controls[ms.labels_with("status", "exported")] = float(catalogue.controls_exported)
+        for reason, reason_labels in labels.reasons:
+            reconnects[reason_labels] = float(ms.reconnects.get(reason, 0))
+        store = ms.store
+        if store is not None:
+            controls[labels.discovered] = float(store.controls_discovered)
+            controls[labels.exported] = float(store.controls_exported)
     return [
         _counter(
             "loxone_exporter_events_total",
@@ -335,18 +284,18 @@ def exporter_families(miniservers: Sequence[MiniserverState]) -> list[MetricFami
         _counter(
             "loxone_exporter_auth_failures_total",
             "Logins the Miniserver refused (user or password wrong, or the user is locked).",
-            {ms.labels: float(ms.auth_failures) for ms in miniservers},
+            {ms.labels.miniserver: float(ms.auth_failures) for ms in miniservers},
         ),
         _counter(
             "loxone_exporter_protocol_errors_total",
             "Malformed frames or replies received from the Miniserver; each restarts the session.",
-            {ms.labels: float(ms.protocol_errors) for ms in miniservers},
+            {ms.labels.miniserver: float(ms.protocol_errors) for ms in miniservers},
         ),
         _counter(
             "loxone_exporter_unknown_states_total",
             "State events for UUIDs the Miniserver's structure file does not name; they are "
             "ignored (a Miniserver whose structure changed without telling, or a faulty one).",
-            {ms.labels: float(ms.unknown_states) for ms in miniservers},
+            {ms.labels.miniserver: float(ms.unknown_states) for ms in miniservers},
         ),
         _per_miniserver(
             "loxone_exporter_last_event_timestamp_seconds",
@@ -402,14 +351,14 @@ def _counter(name: str, help_text: str, series: Series) -> MetricFamily:
 def _per_miniserver(
     name: str,
     help_text: str,
-    miniservers: Sequence[MiniserverState],
-    value_of: Callable[[MiniserverState], float | None],
+    miniservers: Sequence[MiniserverFacts],
+    value_of: Callable[[MiniserverFacts], float | None],
 ) -> MetricFamily:
     series: Series = {}
     for ms in miniservers:
         value = value_of(ms)
         if value is not None:
-            series[ms.labels] = value
+            series[ms.labels.miniserver] = value
     return _gauge(name, help_text, series)
 
 

@@ -11,13 +11,8 @@ import enum
 
 import attrs
 
-from ..protocol import (
-    DaytimerStatesReceived,
-    TextStatesReceived,
-    ValueStatesReceived,
-    WeatherStatesReceived,
-)
-from ..structure import StateIndex, Structure
+from ..state import TableEvent
+from ..structure import StructureLayout
 from ._backpressure import TableBudget
 
 
@@ -80,20 +75,16 @@ class MiniserverIdentified:
 
 @attrs.frozen
 class StructureReady:
-    """A structure was loaded (parsed and indexed off the event loop), or reused from before.
+    """A structure was loaded (parsed and laid out off the event loop), or reused from before.
 
-    ``last_modified`` is what LoxAPPversion3 answered (the structure's ``lastModified``).
+    ``layout`` is all the exporter keeps of the structure file (the parsed ``Structure`` is
+    dropped once it is built); ``last_modified`` is what LoxAPPversion3 answered (the
+    structure's ``lastModified``).
     """
 
     miniserver: str
-    structure: Structure = attrs.field(repr=False)
-    index: StateIndex = attrs.field(repr=False)
+    layout: StructureLayout = attrs.field(repr=False)
     last_modified: str
-
-
-TableEvent = (
-    ValueStatesReceived | TextStatesReceived | DaytimerStatesReceived | WeatherStatesReceived
-)
 
 
 @attrs.frozen

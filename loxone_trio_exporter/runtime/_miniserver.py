@@ -1,10 +1,9 @@
-"""What the state owner keeps of one configured Miniserver: connection state, values, counters.
+"""What the state owner keeps of one configured Miniserver: connection state, series, counters.
 
-Changed by the state owner alone (design 2). Besides the values of the exported series it keeps
-the last state of every UUID of its structure, exported or not: a Miniserver sends each state
-in full only once per session and then changes alone, so when a reload changes the ``[export]``
-filters, the newly exported series get their current values from here instead of waiting for
-their next change (or a new session).
+Changed by the state owner alone (design 2). The series and their values are a ``SeriesStore``
+built from the structure's layout; the store also keeps the last state of every UUID of the
+structure, exported or not, so a reload that changes the ``[export]`` filters gives the newly
+exported series their current values at once.
 
 What is kept is bounded by the structure, whatever the Miniserver sends: states the structure
 does not name are counted and dropped, texts are cut to the exported length, daytimers kept as
@@ -15,14 +14,24 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
 
-import attrs
-
-from ..exposition import LabelSet
-from ..protocol import DaytimerState, TextState, ValueState
-from ..state import MAX_TEXT_LENGTH, MiniserverValues, SeriesCatalogue
-from ..structure import StateIndex, Structure
+from ..protocol import (
+    DaytimerStatesReceived,
+    TextStatesReceived,
+    ValueStatesReceived,
+)
+from ..state import (
+    TABLE_KINDS,
+    ExportFilter,
+    SeriesPlan,
+    SeriesStore,
+    StoreView,
+    TableEvent,
+    TableKind,
+    freeze,
+)
+from ..structure import StructureLayout
+from ._facts import MiniserverFacts, MiniserverLabels
 from ._messages import ConnectionState
 
 log = logging.getLogger(__name__)
@@ -33,134 +42,113 @@ class MiniserverState:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        #: ``(("miniserver", name),)``: one object for every snapshot (the renderer's caches key
-        #: on label sets, and repeated objects compare fastest).
-        self.labels: LabelSet = (("miniserver", name),)
+        self.labels = MiniserverLabels.of(name)
         self.connection = ConnectionState.CONNECTING
         self.detail = ""
         self.retry_at_unix: float | None = None
         self.serial = ""  # from jdev/cfg/apiKey
         self.firmware = ""
-        self.structure: Structure | None = None
-        self.index: StateIndex | None = None  # of ``structure``: to rebuild the catalogue
+        #: The layout of the structure the Miniserver names now. The store's series may come
+        #: from an earlier one with the same ``lastModified`` (kept, as a reconnect keeps them).
+        self.layout: StructureLayout | None = None
         self.last_modified: str | None = None
-        self.values: MiniserverValues | None = None
-        #: The catalogue's info series, all 1: replaced with the catalogue, never changed, so
-        #: every snapshot shares it (the renderer then skips it as unchanged).
-        self.control_info: Mapping[LabelSet, float] = {}
-        # The last state of every UUID since ``values`` began, exported or not (module doc).
-        self.raw_values: dict[bytes, float] = {}
-        self.raw_texts: dict[bytes, TextState] = {}  # cut to the exported length
-        self.raw_daytimers: dict[bytes, int] = {}  # the number of entries
+        self.store: SeriesStore | None = None
+        self._view: StoreView | None = None  # the last view of ``store``
         #: Events for states the structure does not name (never stored); logged once per
-        #: structure load (``structure_loaded``).
+        #: structure load (``structure_ready``).
         self.unknown_states = 0
         self._strangers_logged = False
-        # Events counted before the current ``values`` (older structures, dropped values, tables
-        # that came without a catalogue): counters stay monotonic across all of those.
-        self.events_before: Counter[str] = Counter()
+        # Events counted before the current store (older structures, dropped values, tables
+        # that came without a structure): counters stay monotonic across all of those.
+        self.events_before: Counter[TableKind] = Counter()
         self.reconnects: Counter[str] = Counter()  # by ``ReconnectReason.value``
         self.auth_failures = 0
         self.protocol_errors = 0
         self.last_event_unix: float | None = None
         self.token_expiry_unix: float | None = None
-        #: value labels -> the same labels plus ``text``, kept while the text stays the same.
-        self.text_labels: dict[LabelSet, LabelSet] = {}
-        self._extra_labels: dict[tuple[str, str], LabelSet] = {}
-        self._kept_labels: dict[str, LabelSet] = {}
 
     @property
     def streaming(self) -> bool:
         return self.connection is ConnectionState.STREAMING
 
-    @property
-    def catalogue(self) -> SeriesCatalogue | None:
-        return None if self.values is None else self.values.catalogue
-
-    def events(self) -> Counter[str]:
-        """Decoded events by table, since the exporter started."""
-        total = Counter(self.events_before)
-        if self.values is not None:
-            total.update(self.values.events)
-        return total
-
     def value_series(self) -> int:
         """How many ``loxone_control_value`` and ``loxone_global_value`` series there are."""
-        if self.values is None:
-            return 0
-        return len(self.values.control_values) + len(self.values.global_values)
+        return 0 if self.store is None else self.store.value_series
 
-    def replace_values(self, catalogue: SeriesCatalogue) -> None:
-        """Start over with no values for ``catalogue``; the event counts are kept."""
-        if self.values is not None:
-            self.events_before.update(self.values.events)
-        self.values = MiniserverValues(catalogue)
-        self.control_info = dict.fromkeys(catalogue.control_info, 1.0)
-        self.text_labels.clear()
-        self.raw_values.clear()
-        self.raw_texts.clear()
-        self.raw_daytimers.clear()
+    # --- structure and series --------------------------------------------------------------------
 
-    def structure_loaded(self) -> None:
-        """A session delivered its structure: a new session may log its strangers again."""
-        self._strangers_logged = False
+    def structure_ready(
+        self, layout: StructureLayout, last_modified: str, export_filter: ExportFilter
+    ) -> None:
+        """A session delivered its structure. The same ``lastModified`` keeps the series (and
+        values) there are, as a reconnect that reused the structure; else new series, at once
+        (series of vanished controls go now, not when the new tables arrive)."""
+        self._strangers_logged = False  # a new session may log its strangers again
+        store = self.store
+        if store is not None and last_modified == self.last_modified:
+            if layout == store.plan.layout:
+                layout = store.plan.layout  # the very object: no exact tracking needed
+                if store.tracks_exactly:
+                    store.track_exactly(layout.known_uuids())
+            else:  # the same lastModified, other states: series stay, strangers are new ones
+                store.track_exactly(layout.known_uuids())
+            self.layout = layout
+            return
+        self.layout = layout
+        self.last_modified = last_modified
+        self._replace(SeriesStore(SeriesPlan(layout, export_filter, self.name)))
+
+    def drop_values(self) -> None:
+        """Start over with no values for the same series (stale); the event counts stay."""
+        store = self.store
+        if store is None:
+            return
+        plan = store.plan
+        self._replace(SeriesStore(SeriesPlan(plan.layout, plan.export_filter, self.name)))
+        if self.layout is not None and self.layout is not plan.layout:
+            self.store.track_exactly(self.layout.known_uuids())  # type: ignore[union-attr]
+
+    def change_filter(self, export_filter: ExportFilter) -> None:
+        """New export filters: the current states, as series of the structure's layout."""
+        store = self.store
+        if store is None or self.layout is None:
+            return
+        self.events_before.update(store.events)
+        self.store = store.replay(SeriesPlan(self.layout, export_filter, self.name))
+        self._view = None
 
     def reset_after_error(self) -> None:
         """Forget structure and values (an internal error left them in doubt); the counters,
         identity and connection state stay, so metrics remain monotonic."""
-        if self.values is not None:
-            self.events_before.update(self.values.events)
-        self.structure = None
-        self.index = None
+        if self.store is not None:
+            self.events_before.update(self.store.events)
+        self.layout = None
         self.last_modified = None
-        self.values = None
-        self.control_info = {}
-        self.text_labels.clear()
-        self.raw_values.clear()
-        self.raw_texts.clear()
-        self.raw_daytimers.clear()
+        self.store = None
+        self._view = None
 
-    def record_values(self, states: Iterable[ValueState], strangers: int) -> None:
-        """Keep the table's states; ``strangers`` of them are not in the structure: those are
-        counted and left out, so memory stays bounded by the structure (module doc)."""
-        if not strangers:
-            self.raw_values.update(states)  # one C loop: the value table is the hot path
-            return
-        self.count_strangers(strangers)
-        known = self.index if self.index is not None else ()
-        self.raw_values.update(state for state in states if state[0] in known)
+    def _replace(self, store: SeriesStore) -> None:
+        if self.store is not None:
+            self.events_before.update(self.store.events)
+        self.store = store
+        self._view = None
 
-    def take_texts(self, states: Iterable[TextState]) -> dict[bytes, TextState]:
-        """The table's texts of states in the structure, cut to what the export shows, kept
-        as the last text of each state; others counted and dropped. In table order, the last
-        text of a state wins."""
-        known = self.index if self.index is not None else ()
-        fresh: dict[bytes, TextState] = {}
-        strangers = 0
-        for state in states:
-            if state.uuid not in known:
-                strangers += 1
-            elif len(state.text) > MAX_TEXT_LENGTH:
-                fresh[state.uuid] = attrs.evolve(state, text=state.text[:MAX_TEXT_LENGTH])
-            else:
-                fresh[state.uuid] = state
-        self.count_strangers(strangers)
-        self.raw_texts.update(fresh)
-        return fresh
+    # --- tables ----------------------------------------------------------------------------------
 
-    def take_daytimers(self, states: Iterable[DaytimerState]) -> dict[bytes, int]:
-        """Entry counts of the table's daytimers in the structure (all the export uses)."""
-        known = self.index if self.index is not None else ()
-        fresh: dict[bytes, int] = {}
-        strangers = 0
-        for state in states:
-            if state.uuid in known:
-                fresh[state.uuid] = len(state.entries)
-            else:
-                strangers += 1
-        self.count_strangers(strangers)
-        self.raw_daytimers.update(fresh)
-        return fresh
+    def apply_table(self, table: TableEvent) -> None:
+        store = self.store
+        if store is None:
+            # The connection task sends StructureReady before a session's tables, so this is
+            # a Miniserver without a usable structure: count the events, nothing else.
+            self.events_before[TABLE_KINDS[type(table)]] += len(table.states)
+        elif isinstance(table, ValueStatesReceived):
+            self.count_strangers(store.apply_values(table.states))
+        elif isinstance(table, TextStatesReceived):
+            self.count_strangers(store.apply_texts(table.states))
+        elif isinstance(table, DaytimerStatesReceived):
+            self.count_strangers(store.apply_daytimers(table.states))
+        else:
+            self.count_strangers(store.apply_weather(table.states))
 
     def count_strangers(self, count: int) -> None:
         """States the structure does not name: counted, logged once per structure load."""
@@ -176,36 +164,29 @@ class MiniserverState:
                 count,
             )
 
-    def change_catalogue(self, catalogue: SeriesCatalogue) -> None:
-        """New export filters: the current states, as series of ``catalogue``; counts kept."""
-        old = self.values
-        kept = (self.raw_values, self.raw_texts, self.raw_daytimers)
-        self.raw_values, self.raw_texts, self.raw_daytimers = {}, {}, {}
-        self.replace_values(catalogue)
-        self.raw_values, self.raw_texts, self.raw_daytimers = kept
-        values = self.values
-        assert values is not None  # just made
-        values.apply_values(self.raw_values.items())
-        values.apply_texts(self.raw_texts.values())
-        values.apply_daytimer_entries(self.raw_daytimers.items(), events=None)
-        # A replay, not news from the Miniserver: the counters must not count it.
-        values.events.clear()
-        if old is not None:
-            values.weather = old.weather
-            values.unknown_uuids = old.unknown_uuids
+    # --- publishing ------------------------------------------------------------------------------
 
-    def labels_with(self, name: str, value: str) -> LabelSet:
-        """``miniserver`` plus one label, the same object every time (the sets are small)."""
-        key = (name, value)
-        labels = self._extra_labels.get(key)
-        if labels is None:
-            labels = self._extra_labels[key] = (*self.labels, key)
-        return labels
-
-    def kept(self, purpose: str, labels: LabelSet) -> LabelSet:
-        """``labels``, or the equal label set given for ``purpose`` before (same object)."""
-        old = self._kept_labels.get(purpose)
-        if old == labels:
-            return old
-        self._kept_labels[purpose] = labels
-        return labels
+    def facts(self, *, include_text: bool) -> MiniserverFacts:
+        """This Miniserver as the next snapshot shows it (parts of the store that did not
+        change since the last snapshot are handed on as the same objects)."""
+        view = None
+        events = Counter(self.events_before)
+        if self.store is not None:
+            view = self._view = freeze(self.store, self._view, include_text=include_text)
+            events.update(self.store.events)
+        return MiniserverFacts(
+            labels=self.labels,
+            streaming=self.streaming,
+            serial=self.serial,
+            firmware=self.firmware,
+            ms_info=None if self.layout is None else self.layout.ms_info,
+            last_modified=self.last_modified,
+            store=view,
+            events=dict(events),
+            reconnects=dict(self.reconnects),
+            auth_failures=self.auth_failures,
+            protocol_errors=self.protocol_errors,
+            unknown_states=self.unknown_states,
+            last_event_unix=self.last_event_unix,
+            token_expiry_unix=self.token_expiry_unix,
+        )

@@ -6,8 +6,8 @@ thread, so nothing is locked: a snapshot is built synchronously from the current
 changed afterwards (design 2; style principle 6).
 
 Per Miniserver the owner keeps the connection state, what ``apiKey`` and the structure said, the
-current values (a ``MiniserverValues`` over a ``SeriesCatalogue``) and counters that survive
-reconnects and structure changes. When a session is lost the value series stay for
+series and their current values (a ``SeriesStore``) and counters that survive reconnects and
+structure changes. When a session is lost the value series stay for
 ``stale_after_seconds``; if the Miniserver has not streamed again by then, they are dropped.
 
 A config reload changes the owner from the supervisor's reload task, synchronously (the same trio
@@ -21,24 +21,19 @@ from __future__ import annotations
 
 import logging
 import math
-import platform
 import time
 from collections.abc import Callable, Sequence
 from typing import assert_type
 
-import attrs
 import trio
 
 from ..config import ExportConfig
 from ..exposition import Snapshot
-from ..protocol import (
-    DaytimerStatesReceived,
-    TextStatesReceived,
-    ValueStatesReceived,
-)
-from ..state import ExportFilter, build_catalogue
+from ..state import ExportFilter, TableEvent
 from ..views import MiniserverView
-from ._families import TABLE_NAMES, ReloadStatus, build_snapshot
+from ._facts import BuildInfo, ReloadStatus
+from ._families import build_snapshot
+from ._memory import release_free_memory
 from ._messages import (
     ConnectionRemoved,
     ConnectionState,
@@ -48,27 +43,20 @@ from ._messages import (
     SessionLost,
     StatusChanged,
     StructureReady,
-    TableEvent,
     TablesReceived,
     TokenUpdated,
 )
 from ._miniserver import MiniserverState
 from ._supervision import InternalErrorLog
 
+# BuildInfo is re-exported: the supervisor makes one for the owner it starts.
+__all__ = ["BuildInfo", "StateOwner", "export_filter", "state_text"]
+
 log = logging.getLogger(__name__)
 
 
-@attrs.frozen
-class BuildInfo:
-    """The labels of ``loxone_exporter_build_info``."""
-
-    version: str
-    revision: str = "unknown"
-    python: str = attrs.field(factory=platform.python_version)
-
-
 def export_filter(export: ExportConfig) -> ExportFilter:
-    """The ``[export]`` excludes as the catalogue wants them."""
+    """The ``[export]`` excludes as the series plan wants them."""
     return ExportFilter(
         exclude_rooms=frozenset(export.exclude_rooms),
         exclude_categories=frozenset(export.exclude_categories),
@@ -157,8 +145,8 @@ class StateOwner:
                 continue
             del self._stale_at[name]
             state = self._miniservers[name]
-            if state.values is not None:
-                state.replace_values(state.values.catalogue)
+            if state.store is not None:
+                state.drop_values()
                 self._snapshot = None
                 log.info(
                     "miniserver %s: not streaming for %g s; its value series are dropped",
@@ -235,24 +223,7 @@ class StateOwner:
         if self._stale_at:
             # Tables are a live session too (they may come before the STREAMING status).
             self._stale_at.pop(state.name, None)
-        values = state.values
-        if values is None:
-            # The connection task sends StructureReady before a session's tables, so this is
-            # a Miniserver without a usable structure: count the events, nothing else.
-            state.events_before[TABLE_NAMES[type(table)]] += len(table.states)
-        elif isinstance(table, ValueStatesReceived):
-            strangers = values.apply_values(table.states, state.index)
-            state.record_values(table.states, strangers)
-        elif isinstance(table, TextStatesReceived):
-            values.apply_texts(state.take_texts(table.states).values(), events=len(table.states))
-        elif isinstance(table, DaytimerStatesReceived):
-            entries = state.take_daytimers(table.states)
-            values.apply_daytimer_entries(entries.items(), events=len(table.states))
-        else:
-            values.apply_weather(table.states)
-            index = state.index
-            if index is not None:
-                state.count_strangers(sum(1 for s in table.states if s.uuid not in index))
+        state.apply_table(table)
 
     def _status_changed(self, state: MiniserverState, message: StatusChanged) -> None:
         state.connection = message.state
@@ -263,15 +234,8 @@ class StateOwner:
             self._stale_at.pop(state.name, None)
 
     def _structure_ready(self, state: MiniserverState, message: StructureReady) -> None:
-        state.structure_loaded()
-        state.structure = message.structure
-        state.index = message.index
-        if state.values is not None and message.last_modified == state.last_modified:
-            return  # a reconnect that reused the structure: same series, keep the values
-        catalogue = build_catalogue(state.name, message.structure, message.index, self._filter)
-        state.last_modified = message.last_modified
-        # At once: series of vanished controls go now, not when the new tables arrive.
-        state.replace_values(catalogue)
+        state.structure_ready(message.layout, message.last_modified, self._filter)
+        release_free_memory()
 
     def _session_lost(self, state: MiniserverState, message: SessionLost, now: float) -> None:
         state.reconnects[message.reason.value] += 1
@@ -332,10 +296,7 @@ class StateOwner:
         if new_filter != self._filter:
             self._filter = new_filter
             for state in self._miniservers.values():
-                if state.structure is not None and state.index is not None:
-                    state.change_catalogue(
-                        build_catalogue(state.name, state.structure, state.index, new_filter)
-                    )
+                state.change_filter(new_filter)
         shift = export.stale_after_seconds - old.stale_after_seconds
         if shift and self._stale_at:
             self._stale_at = {name: at + shift for name, at in self._stale_at.items()}
@@ -361,8 +322,9 @@ class StateOwner:
     def snapshot(self) -> Snapshot:
         """The current metric families; the same object until something changes."""
         if self._snapshot is None:
+            include_text = self._export.include_text
             self._snapshot = build_snapshot(
-                tuple(self._miniservers.values()),
+                [state.facts(include_text=include_text) for state in self._miniservers.values()],
                 include_text=self._export.include_text,
                 build_info=self._build_info,
             )

@@ -45,7 +45,7 @@ from ..protocol._session import (
     UnexpectedReply,
     UpdatesEnabled,
 )
-from ..structure import StateIndex, Structure, build_state_index, load_structure
+from ..structure import StructureLayout, layout_structure
 from ._backpressure import TableBudget
 from ._endings import SessionEnded, failed
 from ._messages import (
@@ -73,7 +73,7 @@ _TABLE_EVENTS = (
     WeatherStatesReceived,
 )
 
-CachedStructure = tuple[Structure, StateIndex, str]
+CachedStructure = tuple[StructureLayout, str]
 
 
 @attrs.frozen
@@ -90,10 +90,9 @@ class Timeouts:
     reconnect_cap: float = 60.0
 
 
-def parse_structure(text: str) -> tuple[Structure, StateIndex]:
-    """Parse and index a structure file (run in a worker thread: large files take a while)."""
-    structure = load_structure(text)
-    return structure, build_state_index(structure)
+def parse_structure(text: str) -> StructureLayout:
+    """Parse a structure file and lay it out (run in a worker thread: large files take a while)."""
+    return layout_structure(text)
 
 
 class SocketSession:
@@ -249,8 +248,8 @@ class SocketSession:
             await self._load_structure(event)
         elif isinstance(event, StructureUnchanged):
             if self.structure is not None:
-                structure, index, last_modified = self.structure
-                await self._report(StructureReady(self.name, structure, index, last_modified))
+                layout, last_modified = self.structure
+                await self._report(StructureReady(self.name, layout, last_modified))
         elif isinstance(event, UpdatesEnabled):
             self.streaming_since = trio.current_time()
             self._schedule_refresh()
@@ -280,21 +279,21 @@ class SocketSession:
     async def _load_structure(self, event: StructureLoaded) -> None:
         try:
             if len(event.text) > PARSE_IN_THREAD_ABOVE:
-                structure, index = await trio.to_thread.run_sync(parse_structure, event.text)
+                layout = await trio.to_thread.run_sync(parse_structure, event.text)
             else:
-                structure, index = parse_structure(event.text)
+                layout = parse_structure(event.text)
         except StructureError as exc:
             raise SessionEnded(
                 ReconnectReason.STRUCTURE_ERROR, f"unreadable LoxAPP3.json: {exc}"
             ) from None
-        self.structure = (structure, index, event.last_modified)
+        self.structure = (layout, event.last_modified)
         log.info(
             "miniserver %s: structure of %s loaded (%d states)",
             self.name,
             event.last_modified,
-            len(index),
+            len(layout.known_uuids()),
         )
-        await self._report(StructureReady(self.name, structure, index, event.last_modified))
+        await self._report(StructureReady(self.name, layout, event.last_modified))
 
 
 def _payload_size(states: object) -> int:

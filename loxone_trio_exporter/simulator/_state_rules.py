@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ..structure import OwnerKind, StateOwner
+from ..structure import OwnerKind, StateOwnership
 
 
 class Table(enum.Enum):
@@ -80,7 +80,7 @@ TEXT_GLOBAL_STATE_NAMES = frozenset(
 DAYTIMER_STATE_NAME = "entriesAndDefaultValue"
 
 
-def table_of(owners: Sequence[StateOwner]) -> Table:
+def table_of(owners: Sequence[StateOwnership]) -> Table:
     """The table the events of a state UUID with these owners arrive in."""
     if len(owners) == 1:  # the common case, worth a shortcut on a 100k-state structure
         return _owner_table(owners[0])
@@ -91,7 +91,7 @@ def table_of(owners: Sequence[StateOwner]) -> Table:
     return Table.VALUE
 
 
-def _owner_table(owner: StateOwner) -> Table:
+def _owner_table(owner: StateOwnership) -> Table:
     if owner.kind is OwnerKind.WEATHER:
         return Table.WEATHER
     if owner.kind is OwnerKind.GLOBAL:
@@ -210,7 +210,7 @@ _GLOBALS: dict[str, NumericProfile] = {
 }
 
 
-def numeric_profile(owners: Sequence[StateOwner]) -> NumericProfile:
+def numeric_profile(owners: Sequence[StateOwnership]) -> NumericProfile:
     """The profile of a numeric state, decided by its first owner."""
     owner = owners[0]
     if owner.kind is not OwnerKind.CONTROL or owner.control is None:
@@ -249,7 +249,7 @@ _INITIAL_TEXTS = {
 _STATUS_NAMES = frozenset({"text", "textAndIcon", "infoText"})
 
 
-def initial_text(owners: Sequence[StateOwner], rng: random.Random, miniserver_time: str) -> str:
+def initial_text(owners: Sequence[StateOwnership], rng: random.Random, miniserver_time: str) -> str:
     """A plausible first text for a text state; lists and histories start empty (``[]``)."""
     if is_clock_text(owners):
         return miniserver_time
@@ -259,11 +259,11 @@ def initial_text(owners: Sequence[StateOwner], rng: random.Random, miniserver_ti
     return _INITIAL_TEXTS.get(name, "[]")
 
 
-def is_changing_text(owners: Sequence[StateOwner]) -> bool:
+def is_changing_text(owners: Sequence[StateOwnership]) -> bool:
     """Whether ``step`` may change this text state (clock and status texts do, lists do not)."""
     return is_clock_text(owners) or owners[0].state_name in _STATUS_NAMES
 
 
-def is_clock_text(owners: Sequence[StateOwner]) -> bool:
+def is_clock_text(owners: Sequence[StateOwnership]) -> bool:
     """``globalStates.miniserverTime``: its text is the Miniserver's clock."""
     return owners[0].kind is OwnerKind.GLOBAL and owners[0].state_name == "miniserverTime"

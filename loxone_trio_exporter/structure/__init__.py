@@ -6,7 +6,8 @@ the event path uses, raw 16-byte state UUID -> every owner. Pure and synchronous
 """
 
 from ..errors import StructureError
-from ._index import OwnerKind, StateIndex, StateOwner, build_state_index
+from ._index import OwnerKind, StateIndex, StateOwnership, build_state_index
+from ._layout import ControlRecord, StructureLayout, build_layout, layout_structure
 from ._load import load_structure, structure_from_dict
 from ._model import (
     Category,
@@ -22,16 +23,20 @@ from ._units import unit_from_format
 __all__ = [
     "Category",
     "Control",
+    "ControlRecord",
     "ControlState",
     "MiniserverInfo",
     "OwnerKind",
     "Room",
     "StateIndex",
-    "StateOwner",
+    "StateOwnership",
     "Structure",
     "StructureError",
+    "StructureLayout",
     "WeatherServer",
+    "build_layout",
     "build_state_index",
+    "layout_structure",
     "load_structure",
     "structure_from_dict",
     "unit_from_format",

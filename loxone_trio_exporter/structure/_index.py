@@ -28,8 +28,9 @@ class OwnerKind(enum.Enum):
 
 
 @attrs.frozen
-class StateOwner:
-    """One owner of a state UUID.
+class StateOwnership:
+    """One owner of a state UUID (named so as not to be taken for the runtime's ``StateOwner``,
+    the task that owns the exporter's state).
 
     ``control`` is ``None`` for global and weather states; ``state_name`` is then the key in
     ``globalStates`` or ``weatherServer.states``. ``position`` is the index in a list state.
@@ -56,11 +57,11 @@ class StateIndex:
     The dict behind it is built once by ``build_state_index`` and never changed afterwards.
     """
 
-    _owners: dict[bytes, tuple[StateOwner, ...]] = attrs.field(alias="owners")
+    _owners: dict[bytes, tuple[StateOwnership, ...]] = attrs.field(alias="owners")
     #: Every control and subcontrol, parents before their subcontrols.
     controls: tuple[Control, ...]
 
-    def owners(self, raw: bytes) -> tuple[StateOwner, ...]:
+    def owners(self, raw: bytes) -> tuple[StateOwnership, ...]:
         """Everyone who owns the state with this raw UUID; ``()`` when nobody does."""
         return self._owners.get(raw, ())
 
@@ -76,9 +77,9 @@ class StateIndex:
 
 def build_state_index(structure: Structure) -> StateIndex:
     """Index every state UUID of ``structure`` by its raw 16 bytes."""
-    owners: dict[bytes, list[StateOwner]] = {}
+    owners: dict[bytes, list[StateOwnership]] = {}
 
-    def add(uuid: str, owner: StateOwner) -> None:
+    def add(uuid: str, owner: StateOwnership) -> None:
         try:
             raw = uuid_from_str(uuid)
         except ValueError as exc:  # only a hand-built Structure can get here; the loader checks
@@ -86,17 +87,17 @@ def build_state_index(structure: Structure) -> StateIndex:
         owners.setdefault(raw, []).append(owner)
 
     for name, uuid in structure.global_states.items():
-        add(uuid, StateOwner(None, name, None, OwnerKind.GLOBAL))
+        add(uuid, StateOwnership(None, name, None, OwnerKind.GLOBAL))
     controls = tuple(structure.walk_controls())
     for control in controls:
         for state in control.states:
             add(
                 state.uuid,
-                StateOwner(control, state.name, state.position, OwnerKind.CONTROL, state.unit),
+                StateOwnership(control, state.name, state.position, OwnerKind.CONTROL, state.unit),
             )
     if structure.weather_server is not None:
         for name, uuid in structure.weather_server.states.items():
-            add(uuid, StateOwner(None, name, None, OwnerKind.WEATHER))
+            add(uuid, StateOwnership(None, name, None, OwnerKind.WEATHER))
     return StateIndex(
         owners={raw: tuple(found) for raw, found in owners.items()}, controls=controls
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import html
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
 from quart import Response, request
@@ -43,13 +43,16 @@ def create_app(
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
     async def metrics() -> Response:
-        rendered = source.render_metrics(
+        rendered = await source.render_metrics(
             request.headers.get("Accept"), request.headers.get("Accept-Encoding")
         )
         headers = {"Content-Type": rendered.content_type, "Vary": "Accept, Accept-Encoding"}
         if rendered.gzipped:
             headers["Content-Encoding"] = "gzip"
-        return Response(rendered.body, status=200, headers=headers)
+        body = rendered.body
+        if isinstance(body, tuple):
+            return Response(_streamed(body), status=200, headers=headers)
+        return Response(body, status=200, headers=headers)
 
     app.add_url_rule(telemetry_path, "metrics", metrics, methods=["GET"])
 
@@ -106,6 +109,12 @@ def create_app(
         app.add_url_rule("/-/reload", "reload", reload_config, methods=["POST"])
 
     return app
+
+
+async def _streamed(segments: tuple[bytes, ...]) -> AsyncIterator[bytes]:
+    """A body sent segment by segment (chunked), each write a point where other tasks run."""
+    for segment in segments:
+        yield segment
 
 
 def landing_page(views: Sequence[MiniserverView], telemetry_path: str) -> str:

@@ -1,0 +1,81 @@
+"""The renderer's cache of one ``LinesPart``: its lines in blocks, rebuilt where values changed.
+
+Per part the renderer keeps only the joined sample lines, in blocks of ``PART_BLOCK`` series, and
+the part's value bytes: the text of the exposition is held once (the labels stay in the
+publisher's columns, rendered in two levels there). When the next snapshot holds the very same
+part, its blocks are taken as they are. A part of the same lineage (the same series at the same
+positions, perhaps more) is compared block by block on its value bytes (``memcmp``: an unchanged
+block costs two slices); only blocks whose bytes differ are written again, from the part's
+labels and the value texts. Anything else is written anew.
+
+Comparing bytes rather than floats treats ``-0.0`` and ``0.0``, or two NaNs with other payloads,
+as a change: the block is written again with the same text, which is correct and rare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._model import LinesPart
+
+#: Series per block: a changed value costs one block written again (labels joined anew), an
+#: unchanged block one comparison of two slices. Measured on 10k value series (render
+#: benchmark): 16 gives 5.8 ms all changed / 1.0 ms 1% changed, 32 gives 4.9 / 1.2 ms.
+PART_BLOCK = 32
+_BLOCK_BYTES = 8 * PART_BLOCK
+
+
+class PartLines:
+    """The lines of the last part rendered at one place of one family."""
+
+    __slots__ = ("blocks", "lineage", "source", "values")
+
+    def __init__(self, source: LinesPart, blocks: list[bytes]) -> None:
+        self.source = source
+        self.lineage = source.lineage
+        self.values = source.values
+        self.blocks = blocks
+
+
+def render_part(
+    head: bytes,
+    part: LinesPart,
+    previous: PartLines | None,
+    memo: dict[float, bytes],
+    format_new: Callable[[float], bytes],
+) -> tuple[PartLines, int]:
+    """The lines of ``part``, from ``previous``'s where they can be; and how many series had
+    their block written anew. Value texts come from ``memo``, else from ``format_new``."""
+    if previous is not None and previous.source is part:
+        return previous, 0
+    values = part.values
+    old_values = b""
+    old_blocks: list[bytes] = []
+    if (
+        previous is not None
+        and part.lineage is not None
+        and previous.lineage is part.lineage
+        and len(values) >= len(previous.values)
+    ):
+        old_values = previous.values
+        old_blocks = previous.blocks
+    # A partial last block may have grown: kept only when no series were appended.
+    kept = len(old_blocks) if len(values) == len(old_values) else len(old_values) // _BLOCK_BYTES
+    count = len(values) // 8
+    floats = memoryview(values).cast("d")
+    known = memo.get
+    blocks: list[bytes] = []
+    written = 0
+    for block, start in enumerate(range(0, count, PART_BLOCK)):
+        offset = start * 8
+        if block < kept and (
+            values[offset : offset + _BLOCK_BYTES] == old_values[offset : offset + _BLOCK_BYTES]
+        ):
+            blocks.append(old_blocks[block])
+            continue
+        stop = min(start + PART_BLOCK, count)
+        # A value text is never empty: ``or`` formats exactly the values the memo lacks.
+        texts = [known(value) or format_new(value) for value in floats[start:stop]]
+        blocks.append(part.lines(head, start, stop, texts))
+        written += stop - start
+    return PartLines(part, blocks), written

@@ -1,0 +1,222 @@
+"""Which series a structure layout gives one Miniserver, numbered, with their labels rendered.
+
+Built once per (layout, ``[export]`` filters, Miniserver name) by ``build_plan``; the store
+(``_store.py``) takes it over and the event path then only looks a raw UUID up. Identity rules
+(design 3.3):
+
+- ``uuid`` is the control's ``uuidAction``: names repeat within a room, UUIDs do not;
+- a state UUID owned by several controls (or twice by one) feeds one series per owner;
+- a list state gives ``state="name[0]"``, ``state="name[1]"``, ...;
+- subcontrols carry a ``parent`` label (the parent's ``uuidAction``);
+- two owners with the very same labels are one series (as a dict keyed by label set would
+  hold them): numbers go to distinct label sets, in file order;
+- a UUID that an exported control owns feeds that control's series only, even when it is also
+  a global state; otherwise its global series.
+
+Labels are kept rendered, as the bytes of the exposition (``name="value"`` pairs, escaped), in
+two levels: the labels every series of a control starts with (``control_text``, one bytes object
+per control) and the ``state`` pair (``state_text``, one object per distinct state label), so a
+series costs two references instead of a label tuple and a line prefix of its own.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from array import array
+from collections.abc import Callable, Iterable
+
+import attrs
+
+from ..exposition import LabelSet, escape_label_value
+from ..structure import ControlRecord, StructureLayout
+
+#: ``encode`` errors for label values: a lone surrogate (a ``\ud800`` escape in a structure
+#: file) becomes ``?`` instead of failing the scrape, as the renderer writes any label value.
+_ENCODE_ERRORS = "replace"
+
+
+@attrs.frozen
+class ExportFilter:
+    """What not to export; empty means everything."""
+
+    exclude_rooms: frozenset[str] = frozenset()
+    exclude_categories: frozenset[str] = frozenset()
+    exclude_types: frozenset[str] = frozenset()
+    exclude_names: tuple[str, ...] = ()  # shell globs on control names
+
+    def excludes(self, control: ControlRecord) -> bool:
+        return (
+            control.room in self.exclude_rooms
+            or control.category in self.exclude_categories
+            or control.type in self.exclude_types
+            or any(fnmatch.fnmatchcase(control.name, glob) for glob in self.exclude_names)
+        )
+
+
+def labels_text(labels: Iterable[tuple[str, str]]) -> bytes:
+    """``name="value",...`` as the exposition writes it (values escaped)."""
+    text = ",".join(f'{name}="{escape_label_value(value)}"' for name, value in labels)
+    return text.encode("utf-8", _ENCODE_ERRORS)
+
+
+def control_labels(miniserver: str, control: ControlRecord) -> LabelSet:
+    """The labels every series of ``control`` starts with."""
+    labels: LabelSet = (
+        ("miniserver", miniserver),
+        ("uuid", control.uuid_action),
+        ("control", control.name),
+        ("control_type", control.type),
+        ("room", control.room),
+        ("category", control.category),
+    )
+    if control.parent_uuid is not None:
+        labels += (("parent", control.parent_uuid),)
+    return labels
+
+
+class SeriesPlan:
+    """The series of one layout under one filter, and what feeds them (see module doc).
+
+    Series numbers: control value series ``0 .. len(series_control) - 1`` (the same numbers
+    serve ``loxone_control_text``), global series ``0 .. len(global_text) - 1``, info series
+    and daytimer series likewise.
+
+    ``index`` maps every raw UUID of the layout to a code (see ``_store.SeriesStore``): ``~s``
+    for a UUID that alone feeds control series ``s`` alone, ``~(controls + c)`` for every other
+    UUID (entry ``c`` of the ``complex_*`` columns: its control series, else its global series;
+    both empty for a state nobody exports).
+    """
+
+    def __init__(self, layout: StructureLayout, export_filter: ExportFilter, miniserver: str):
+        self.layout = layout
+        self.export_filter = export_filter
+        self.miniserver = miniserver
+        controls = layout.controls
+        exported = _exported(controls, export_filter)
+        self.controls_exported = sum(exported)
+        shared: dict[bytes, bytes] = {}
+
+        def one(text: bytes) -> bytes:
+            return shared.setdefault(text, text)
+
+        #: Per control of the layout: its rendered labels (``b""`` when not exported).
+        self.control_text: tuple[bytes, ...] = tuple(
+            labels_text(control_labels(miniserver, control)) if keep else b""
+            for control, keep in zip(controls, exported, strict=True)
+        )
+        keys = [
+            control_labels(miniserver, control) if keep else ()
+            for control, keep in zip(controls, exported, strict=True)
+        ]
+        self._build_info(keys, exported, one)
+        self._build_values(keys, exported, one)
+        self.global_text: tuple[bytes, ...] = tuple(
+            labels_text((("miniserver", miniserver), ("state", name)))
+            for name, _ in layout.global_states
+        )
+        self._build_index()
+
+    def _build_info(
+        self, keys: list[LabelSet], exported: list[bool], one: Callable[[bytes], bytes]
+    ) -> None:
+        series: dict[LabelSet, int] = {}
+        self.info_control = array("i")
+        suffixes: list[bytes] = []
+        for position, (control, key, keep) in enumerate(
+            zip(self.layout.controls, keys, exported, strict=True)
+        ):
+            if not keep:
+                continue
+            # The info series always has a parent label ("" on top-level controls).
+            extra: LabelSet = (("unit", control.unit),)
+            if control.parent_uuid is None:
+                extra = (("parent", ""), *extra)
+            if (*key, *extra) in series:
+                continue
+            series[(*key, *extra)] = len(suffixes)
+            self.info_control.append(position)
+            suffixes.append(one(b"," + labels_text(extra)))
+        self.info_suffix: tuple[bytes, ...] = tuple(suffixes)
+
+    def _build_values(
+        self, keys: list[LabelSet], exported: list[bool], one: Callable[[bytes], bytes]
+    ) -> None:
+        layout = self.layout
+        series: dict[tuple[LabelSet, str], int] = {}
+        self.series_control = array("i")
+        state_text: list[bytes] = []
+        daytimer_series: dict[LabelSet, int] = {}
+        self.daytimer_control = array("i")
+        #: raw UUID -> control series it feeds (owner order, each once).
+        self.feeds: dict[bytes, list[int]] = {}
+        #: raw UUID -> daytimer series it feeds.
+        self.daytimer_feeds: dict[bytes, tuple[int, ...]] = {}
+        daytimer_lists: dict[bytes, list[int]] = {}
+        for index, (position, raw, label) in enumerate(
+            zip(layout.state_control, layout.state_uuid, layout.state_label, strict=True)
+        ):
+            if not exported[position]:
+                continue
+            key = (keys[position], label)
+            number = series.get(key)
+            if number is None:
+                number = series[key] = len(state_text)
+                self.series_control.append(position)
+                state_text.append(one(b"," + labels_text((("state", label),))))
+            fed = self.feeds.setdefault(raw, [])
+            if number not in fed:
+                fed.append(number)
+            if index in layout.daytimer_states:
+                daytimer = daytimer_series.get(keys[position])
+                if daytimer is None:
+                    daytimer = daytimer_series[keys[position]] = len(self.daytimer_control)
+                    self.daytimer_control.append(position)
+                found = daytimer_lists.setdefault(raw, [])
+                if daytimer not in found:
+                    found.append(daytimer)
+        self.state_text: tuple[bytes, ...] = tuple(state_text)
+        self.daytimer_text: tuple[bytes, ...] = tuple(
+            self.control_text[control] for control in self.daytimer_control
+        )
+        self.daytimer_feeds = {raw: tuple(found) for raw, found in daytimer_lists.items()}
+
+    def _build_index(self) -> None:
+        controls = len(self.series_control)
+        feeders = [0] * controls  # how many UUIDs feed each control series
+        for fed in self.feeds.values():
+            for number in fed:
+                feeders[number] += 1
+        globals_of: dict[bytes, list[int]] = {}
+        for number, (_, raw) in enumerate(self.layout.global_states):
+            globals_of.setdefault(raw, []).append(number)
+        self.index: dict[bytes, int] = {}
+        self.complex_uuid: list[bytes] = []
+        self.complex_control: list[tuple[int, ...]] = []
+        self.complex_global: list[tuple[int, ...]] = []
+        every = (
+            *self.layout.state_uuid,
+            *(raw for _, raw in self.layout.global_states),
+            *self.layout.weather_states,
+        )
+        for raw in every:
+            if raw in self.index:
+                continue
+            fed = self.feeds.get(raw, [])
+            if len(fed) == 1 and feeders[fed[0]] == 1:
+                self.index[raw] = ~fed[0]
+                continue
+            self.index[raw] = ~(controls + len(self.complex_uuid))
+            self.complex_uuid.append(raw)
+            self.complex_control.append(tuple(fed))
+            # Today's rule (module doc): globals only for a UUID no exported control owns.
+            self.complex_global.append(() if fed else tuple(globals_of.get(raw, ())))
+        del self.feeds  # only needed while building
+
+
+def _exported(controls: tuple[ControlRecord, ...], export_filter: ExportFilter) -> list[bool]:
+    """Per control: exported? An excluded control takes its subcontrols along."""
+    exported: list[bool] = []
+    for control in controls:
+        parent_kept = control.parent < 0 or exported[control.parent]
+        exported.append(parent_kept and not export_filter.excludes(control))
+    return exported
