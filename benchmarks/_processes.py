@@ -227,6 +227,30 @@ class Simulator(_ChildProcess):
         assert response.status == 200, answer
 
 
+class FloorClient(_ChildProcess):
+    """``benchmarks._floor_client``: a bare trio-websocket client streaming from ``ports``."""
+
+    def __init__(self, ports: Sequence[int], start_timeout: float = 120.0) -> None:
+        self._arguments = [sys.executable, "-m", "benchmarks._floor_client", *map(str, ports)]
+        self.start_timeout = start_timeout
+
+    def start(self) -> FloorClient:
+        self.process = subprocess.Popen(
+            self._arguments, stdout=subprocess.PIPE, text=True, bufsize=1, cwd=ROOT
+        )
+        assert self.process.stdout is not None
+        try:
+            _read_lines_until(self.process.stdout, "streaming", self.start_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        return cpu_seconds(self.process.pid)
+
+
 class Exporter(_ChildProcess):
     """``loxone-trio-exporter run exporter.toml`` in its own process, for ``miniservers``
     (``(name, port)`` of simulated Miniservers with the simulator's default user)."""

@@ -44,7 +44,11 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
     ],
     "freshness": [("p50", None), ("p99", "<= 50.0")],
     "memory": [("imports only", None), ("RSS, 300 value series", None)],
-    "idle CPU": [("share of one core", "<= 1.00")],
+    "idle CPU": [
+        ("exporter CPU, share of one core", None),
+        ("floor CPU", None),
+        ("exporter CPU / floor CPU", "<= 1.50"),
+    ],
     "shutdown": [("SIGTERM -> process exit", "<= 1,000"), ("exit code", "<= 0")],
     "hostile": [
         ("RSS growth, unknown-UUID value tables", "<= 10"),

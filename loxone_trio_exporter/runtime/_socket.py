@@ -147,22 +147,40 @@ class SocketSession:
         timers = _Timers(self._timeouts, trio.current_time())
         for command in self.session.start():
             await self._request(ws, command, timers)
-        while True:
-            message: str | bytes | None = None
-            deadline = min(timers.deadline(self.session.awaiting_reply), self._refresh_at)
-            # Only the wait is cancellable: once a message is read, it is handled in full.
-            with trio.move_on_at(deadline) as self._wait_scope:
-                message = await ws.receive()
-            self._wait_scope = None
+        while not self._stopping:
+            message = await self._stream(ws, timers)
             now = trio.current_time()
-            if message is not None:
+            if message is not None:  # taken just as the wait ended: handled all the same
                 timers.received(now)
                 await self._receive(ws, message, timers, now)
-            elif not self._stopping:  # a deadline came
+            if not self._stopping:  # a deadline came
                 await self._on_deadline(ws, timers, now)
-            if self._stopping:
-                break
         await self._goodbye(ws)
+
+    async def _stream(self, ws: MiniserverWebSocket, timers: _Timers) -> str | bytes | None:
+        """Handle messages until a deadline passes or a stop is asked.
+
+        One cancel scope for the whole stream, its deadline moved before each wait, instead of
+        a scope per message (idle CPU, design section 4). Only the wait is cancellable: while
+        a message is handled the deadline is off and ``stop`` does not cancel, and a message
+        taken just as the scope was cancelled is returned, to be handled outside it.
+        """
+        with trio.CancelScope() as scope:
+            while True:
+                scope.deadline = min(timers.deadline(self.session.awaiting_reply), self._refresh_at)
+                self._wait_scope = scope
+                message = await ws.receive()
+                self._wait_scope = None
+                scope.deadline = math.inf
+                if scope.cancel_called:
+                    return message
+                now = trio.current_time()
+                timers.received(now)
+                await self._receive(ws, message, timers, now)
+                if self._stopping:
+                    return None
+        self._wait_scope = None
+        return None
 
     async def _on_deadline(self, ws: MiniserverWebSocket, timers: _Timers, now: float) -> None:
         # raises when the Miniserver fell silent or left a command unanswered
