@@ -41,20 +41,9 @@ class StructureError(LoxoneExporterError):
     """The structure file ``LoxAPP3.json`` is malformed; the message says where."""
 
 
-class AuthenticationError(LoxoneExporterError):
-    """The Miniserver refused our credentials or token; ``code`` is the Loxone response code."""
-
-    def __init__(self, message: str, *, code: int | None = None) -> None:
-        self.code = code
-        super().__init__(message)
-
-
 class UnavailableError(LoxoneExporterError):
-    """The Miniserver cannot serve us now (booting, updating, blocked, no event slot).
+    """The Miniserver cannot be reached: refused, timed out, a TLS certificate not accepted.
 
-    ``close_code`` is the WebSocket close code when the Miniserver closed the socket.
+    A session that ends for any reason raises ``runtime.SessionEnded``, also under the root,
+    with the reason it is counted under.
     """
-
-    def __init__(self, message: str, *, close_code: int | None = None) -> None:
-        self.close_code = close_code
-        super().__init__(message)

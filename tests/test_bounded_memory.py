@@ -196,7 +196,7 @@ async def test_a_flood_of_unknown_states_is_counted_and_leaves_the_other_alone(t
             )
             await exporter.wait_until_streaming("faulty", "other")
             state = exporter.handle.owner._miniservers["faulty"]
-            kept = (len(_kept_values(state)), len(state.store.raw_texts))
+            known = state.layout.known_uuids()
             faulty.inject(Fault(FaultKind.FLOOD, table=table, size=256 * 1024, seconds=1.0))
 
             # Many tables' worth (a 256 KiB table holds 10,922 value or 253 text states).
@@ -213,7 +213,10 @@ async def test_a_flood_of_unknown_states_is_counted_and_leaves_the_other_alone(t
             total = await exporter.samples()
             reconnects = select(total, "loxone_exporter_reconnects_total", miniserver="faulty")
             assert sum(reconnects.values()) == 0, reconnects  # one session took the whole flood
-            assert (len(_kept_values(state)), len(state.store.raw_texts)) == kept
+            # Only states of the structure are kept (the first values may still be arriving
+            # when the flood starts, so their number is not fixed; where they come from is).
+            assert set(_kept_values(state)) <= known
+            assert set(state.store.raw_texts) <= known
             assert exporter.streaming("faulty")
             assert exporter.streaming("other")
             assert other.accounts.logins_ok == 1

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from loxone_trio_exporter.errors import (
-    AuthenticationError,
     ConfigError,
     LocalProtocolError,
     LoxoneExporterError,
@@ -12,6 +11,8 @@ from loxone_trio_exporter.errors import (
     StructureError,
     UnavailableError,
 )
+from loxone_trio_exporter.runtime._endings import closed
+from loxone_trio_exporter.runtime._messages import ReconnectReason
 
 
 @pytest.mark.parametrize(
@@ -34,10 +35,8 @@ def test_remote_protocol_error_says_the_offset():
     assert str(RemoteProtocolError("bad")) == "bad"
 
 
-def test_authentication_and_unavailable_carry_their_codes():
-    auth = AuthenticationError("token refused", code=477)
-    assert (str(auth), auth.code) == ("token refused", 477)
-    closed = UnavailableError("blocked for 300 s", close_code=4003)
-    assert (str(closed), closed.close_code) == ("blocked for 300 s", 4003)
-    assert isinstance(auth, LoxoneExporterError)
-    assert isinstance(closed, LoxoneExporterError)
+def test_every_way_a_session_ends_is_under_the_root_with_its_reason():
+    ended = closed(4003, "blocked (42)", update_retry=5.0)
+    assert isinstance(ended, LoxoneExporterError)
+    assert (ended.reason, ended.retry_after) == (ReconnectReason.BLOCKED, 42.0)
+    assert isinstance(UnavailableError("refused"), LoxoneExporterError)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from wsproto.frame_protocol import CloseReason
 
+from ..errors import LoxoneExporterError
 from ..protocol._codes import CloseCode, ResponseCode
 from ..protocol._session import SessionFailed
 from ._messages import ReconnectReason
@@ -32,8 +33,9 @@ AUTH_FAILURE_CAP_SECONDS = 600.0
 _SECONDS_IN_REASON = re.compile(r"\((\d{1,6})\)")
 
 
-class SessionEnded(Exception):
-    """Why one session ended, carried from where it is noticed to the reconnect loop."""
+class SessionEnded(LoxoneExporterError):
+    """Why one session ended, carried from where it is noticed to the reconnect loop: every
+    way a session ends is one, with the ``reason`` it is counted under."""
 
     def __init__(
         self,

@@ -220,10 +220,18 @@ class MiniserverWebSocket:
 
     async def receive(self) -> str | bytes:
         """The next message; ``SessionEnded`` once the messages before a close are read."""
+        closed: trio_websocket.ConnectionClosed | None = None
+        message: str | bytes = ""
         try:
             message = await self._connection.get_message()
         except trio_websocket.ConnectionClosed as exc:
-            raise self._ending(exc.reason) from None
+            closed = exc
+        if closed is not None:
+            # Raised outside the ``except``: an exception raised in it would keep the library's
+            # exception (and through its traceback, the connection and any half-received
+            # message) as its context.
+            reason, closed = closed.reason, None
+            raise self._ending(reason)
         self._stream.message_taken()
         if isinstance(message, str) and self._text_too_big(message):
             self._too_big = True
@@ -278,6 +286,7 @@ async def open_websocket(
     """Upgrade ``stream`` (opened by us: TLS checks the CloudDNS name) to the Miniserver's
     WebSocket; closed with a close frame when the block ends. Failures are ``SessionEnded``."""
     metered = _MeteredStream(stream, max_message_size)
+    ending: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:  # trio-websocket's reader task
             websocket = MiniserverWebSocket(
@@ -296,7 +305,12 @@ async def open_websocket(
         leaves = list(_leaves(group))
         if len(leaves) != 1:
             raise
-        raise _as_ending(leaves[0], booting_retry) from None
+        ending = _as_ending(leaves[0], booting_retry)
+    if ending is not None:
+        # Raised here, not in the ``except``: there its context would be the group, which
+        # holds it, and that cycle (with a refused message in its frames) would live until the
+        # cyclic collector runs.
+        raise ending
 
 
 async def _upgrade(
