@@ -359,7 +359,7 @@ class MiniserverConnection:
             raise SessionEnded(ReconnectReason.UNREACHABLE, str(exc)) from None
 
     def _new_session(self, info: ApiKeyInfo, public_key: str) -> ClientSession:
-        cached = self._structure[1] if self._structure else None
+        cached = self._structure.last_modified if self._structure else None
         in_clear = commands_in_clear(self._transport, info.version)
         try:
             return ClientSession(

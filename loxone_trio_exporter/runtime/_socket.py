@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attrs
 import trio
@@ -45,6 +46,7 @@ from ..protocol._session import (
     UnexpectedReply,
     UpdatesEnabled,
 )
+from ..state import TableEvent
 from ..structure import StructureLayout, layout_structure
 from ._backpressure import TableBudget
 from ._endings import SessionEnded, failed
@@ -73,7 +75,14 @@ _TABLE_EVENTS = (
     WeatherStatesReceived,
 )
 
-CachedStructure = tuple[StructureLayout, str]
+
+@attrs.frozen
+class CachedStructure:
+    """The last structure a session loaded, kept across reconnects: an unchanged
+    ``lastModified`` needs no download."""
+
+    layout: StructureLayout
+    last_modified: str
 
 
 @attrs.frozen
@@ -122,6 +131,7 @@ class SocketSession:
         self._stopping = False
         self._wait_scope: trio.CancelScope | None = None
         self._refresh_at = math.inf
+        self._handlers = self._dispatch_table()
 
     def stop(self, *, kill_token: bool = True) -> None:
         """End the session soon (from another task): wakes the wait for the next message.
@@ -240,48 +250,81 @@ class SocketSession:
                         log.info("miniserver %s: token killed (code %s)", self.name, event.code)
         self._tokens.forget()
 
-    async def _on_event(self, event: SessionEvent) -> None:  # noqa: PLR0912 - one dispatch
-        if isinstance(event, _TABLE_EVENTS):
-            size = _payload_size(event.states)
-            if size:
-                await self._table_budget.acquire(size)  # waits only for a flood of big tables
-            await self._report(TablesReceived(self.name, event, size, self._table_budget))
-        elif isinstance(event, Authenticated):
-            log.debug("miniserver %s: authenticated (stored token: %s)", self.name, event.via_token)
-            if event.via_token:
-                self._tokens.confirmed(event.token.valid_until)
-            await self._report(StatusChanged(self.name, ConnectionState.LOADING))
-            await self._token_updated()
-        elif isinstance(event, TokenAcquired):
-            self._tokens.acquired(event)
-            await self._token_updated()
-        elif isinstance(event, TokenRejected):
-            log.info(
-                "miniserver %s: token refused (code %s); it is dropped and a new one acquired",
-                self.name,
-                event.code,
+    async def _on_event(self, event: SessionEvent) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            await handler(event)
+
+    def _dispatch_table(self) -> dict[type, Callable[[Any], Awaitable[None]]]:
+        """What each session event does: one handler per event type."""
+        table: dict[type, Callable[[Any], Awaitable[None]]] = {
+            kind: self._on_table for kind in _TABLE_EVENTS
+        }
+        table.update(
+            {
+                Authenticated: self._on_authenticated,
+                TokenAcquired: self._on_token_acquired,
+                TokenRejected: self._on_token_rejected,
+                TokenKilled: self._on_token_killed,
+                StructureLoaded: self._load_structure,
+                StructureUnchanged: self._on_structure_unchanged,
+                UpdatesEnabled: self._on_updates_enabled,
+                OutOfService: self._on_out_of_service,
+                SessionFailed: self._on_failed,
+                UnexpectedReply: self._on_unexpected_reply,
+            }
+        )
+        return table
+
+    async def _on_table(self, event: TableEvent) -> None:
+        size = _payload_size(event.states)
+        if size:
+            await self._table_budget.acquire(size)  # waits only for a flood of big tables
+        await self._report(TablesReceived(self.name, event, size, self._table_budget))
+
+    async def _on_authenticated(self, event: Authenticated) -> None:
+        log.debug("miniserver %s: authenticated (stored token: %s)", self.name, event.via_token)
+        if event.via_token:
+            self._tokens.confirmed(event.token.valid_until)
+        await self._report(StatusChanged(self.name, ConnectionState.LOADING))
+        await self._token_updated()
+
+    async def _on_token_acquired(self, event: TokenAcquired) -> None:
+        self._tokens.acquired(event)
+        await self._token_updated()
+
+    async def _on_token_rejected(self, event: TokenRejected) -> None:
+        log.info(
+            "miniserver %s: token refused (code %s); it is dropped and a new one acquired",
+            self.name,
+            event.code,
+        )
+        self._tokens.forget()
+
+    async def _on_token_killed(self, _event: TokenKilled) -> None:
+        self._tokens.forget()
+
+    async def _on_structure_unchanged(self, _event: StructureUnchanged) -> None:
+        if self.structure is not None:
+            await self._report(
+                StructureReady(self.name, self.structure.layout, self.structure.last_modified)
             )
-            self._tokens.forget()
-        elif isinstance(event, StructureLoaded):
-            await self._load_structure(event)
-        elif isinstance(event, StructureUnchanged):
-            if self.structure is not None:
-                layout, last_modified = self.structure
-                await self._report(StructureReady(self.name, layout, last_modified))
-        elif isinstance(event, UpdatesEnabled):
-            self.streaming_since = trio.current_time()
-            self._schedule_refresh()
-            await self._report(StatusChanged(self.name, ConnectionState.STREAMING))
-        elif isinstance(event, OutOfService):
-            raise SessionEnded(
-                ReconnectReason.OUT_OF_SERVICE, "out of service (rebooting)", level=logging.INFO
-            )
-        elif isinstance(event, SessionFailed):
-            raise failed(event)
-        elif isinstance(event, TokenKilled):
-            self._tokens.forget()
-        elif isinstance(event, UnexpectedReply):
-            log.debug("miniserver %s: ignored an unexpected reply", self.name)
+
+    async def _on_updates_enabled(self, _event: UpdatesEnabled) -> None:
+        self.streaming_since = trio.current_time()
+        self._schedule_refresh()
+        await self._report(StatusChanged(self.name, ConnectionState.STREAMING))
+
+    async def _on_out_of_service(self, _event: OutOfService) -> None:
+        raise SessionEnded(
+            ReconnectReason.OUT_OF_SERVICE, "out of service (rebooting)", level=logging.INFO
+        )
+
+    async def _on_failed(self, event: SessionFailed) -> None:
+        raise failed(event)
+
+    async def _on_unexpected_reply(self, _event: UnexpectedReply) -> None:
+        log.debug("miniserver %s: ignored an unexpected reply", self.name)
 
     async def _token_updated(self) -> None:
         valid_until = self._tokens.valid_until_unix
@@ -304,7 +347,7 @@ class SocketSession:
             raise SessionEnded(
                 ReconnectReason.STRUCTURE_ERROR, f"unreadable LoxAPP3.json: {exc}"
             ) from None
-        self.structure = (layout, event.last_modified)
+        self.structure = CachedStructure(layout, event.last_modified)
         log.info(
             "miniserver %s: structure of %s loaded (%d states)",
             self.name,
