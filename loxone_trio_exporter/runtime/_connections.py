@@ -72,11 +72,6 @@ class ConnectionRegistry:
         running = self._running.get(name)
         return running is not None and running.connection.restart_session(detail)
 
-    @property
-    def configs(self) -> dict[str, MiniserverConfig]:
-        """The settings of every running connection task, by Miniserver name."""
-        return {name: running.config for name, running in self._running.items()}
-
     def prepare(self, config: MiniserverConfig) -> PreparedConnection:
         """Build the connection task of ``config`` without starting it.
 
