@@ -66,11 +66,6 @@ class MessageReader:
     def __init__(self) -> None:
         self._pending: MessageHeader | None = None
 
-    @property
-    def pending_header(self) -> MessageHeader | None:
-        """The header whose payload is awaited, if any (the session uses it to size timeouts)."""
-        return self._pending
-
     def receive(self, message: bytes | bytearray | memoryview | str) -> Event | None:
         """Take one whole WebSocket message; return the event it completes, or ``None``.
 
