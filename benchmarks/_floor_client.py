@@ -21,7 +21,7 @@ import trio_websocket
 
 from loxone_trio_exporter.protocol import SessionKey, parse_ll_reply
 from loxone_trio_exporter.protocol._session import ClientSession, SendCommand, UpdatesEnabled
-from loxone_trio_exporter.runtime._http import http_get
+from loxone_trio_exporter.runtime._transport import http_get
 
 HOST = "127.0.0.1"
 USER = PASSWORD = "demo"  # noqa: S105 - the simulator's public demo user

@@ -54,7 +54,7 @@ def _add_command_parser(command: str, subcommands: Any) -> None:
 
         add_run_parser(subcommands)
     elif command == "check":
-        from .config._cli import add_check_parser  # noqa: PLC0415
+        from .config import add_check_parser  # noqa: PLC0415
 
         add_check_parser(subcommands)
     elif command == "demo":
@@ -62,7 +62,7 @@ def _add_command_parser(command: str, subcommands: Any) -> None:
 
         add_demo_parser(subcommands)
     elif command == "simulate":
-        from .simulator._cli import add_simulate_parser  # noqa: PLC0415
+        from .simulator import add_simulate_parser  # noqa: PLC0415
 
         add_simulate_parser(subcommands)
 
@@ -99,11 +99,11 @@ def _command_runner(command: str | None) -> Callable[[argparse.Namespace], int] 
 
         return run_demo
     if command == "check":
-        from .config._cli import run_check  # noqa: PLC0415
+        from .config import run_check  # noqa: PLC0415
 
         return run_check
     if command == "simulate":
-        from .simulator._cli import run_simulate  # noqa: PLC0415
+        from .simulator import run_simulate  # noqa: PLC0415
 
         return run_simulate
     return None

@@ -34,13 +34,13 @@ from .config import (
     describe_source,
     load_config,
     permission_warnings,
+    web_config_is_valid,
 )
-from .config._cli import web_config_is_valid
 from .errors import ConfigError
 from .logs import configure_logging
 
 if TYPE_CHECKING:
-    from .reload import ConfigSource
+    from .runtime import ConfigSource
     from .supervisor import ExporterHandle
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def add_demo_parser(subparsers: Any) -> None:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from .reload import ConfigSource  # noqa: PLC0415 - the parser alone needs none of it
+    from .runtime import ConfigSource  # noqa: PLC0415 - the parser alone needs none of it
 
     environ = dict(os.environ)  # what reloads read again
     config_file: Path | None = args.config_file or default_config_file(environ)

@@ -25,14 +25,20 @@ import trio
 
 from . import __version__
 from .config import Config
-from .reload import ConfigSource, LoggingSetup, Reloader, ReloadResult
-from .runtime._connection import Timeouts
-from .runtime._connections import ConnectionRegistry
-from .runtime._identity import installation_uuid
-from .runtime._messages import Message
-from .runtime._owner import BuildInfo, StateOwner
-from .runtime._token_store import TokenStore
-from .runtime._web_source import ExporterWebSource
+from .runtime import (
+    BuildInfo,
+    ConfigSource,
+    ConnectionRegistry,
+    ExporterWebSource,
+    LoggingSetup,
+    Message,
+    Reloader,
+    ReloadResult,
+    StateOwner,
+    Timeouts,
+    TokenStore,
+    installation_uuid,
+)
 from .web import create_app, serve_web
 
 log = logging.getLogger(__name__)
@@ -90,7 +96,7 @@ async def run_exporter(
     web_config = None
     if config.web.web_config_file:
         # Imported here: PyYAML and bcrypt are loaded only with a web config file.
-        from .web._web_config_source import WebConfigSource  # noqa: PLC0415
+        from .web import WebConfigSource  # noqa: PLC0415
 
         # Checked again here (``run`` checked it before starting): a ConfigError if it went bad.
         web_config = WebConfigSource(config.web.web_config_file)

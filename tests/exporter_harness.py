@@ -24,7 +24,7 @@ from loxone_trio_exporter.config import (
     MiniserverConfig,
     WebConfig,
 )
-from loxone_trio_exporter.reload import ConfigSource, LoggingSetup
+from loxone_trio_exporter.runtime import ConfigSource, LoggingSetup
 from loxone_trio_exporter.runtime._connection import Timeouts
 from loxone_trio_exporter.simulator import SimulatedServer, SimulatorOptions, serve_simulator
 from loxone_trio_exporter.supervisor import ExporterHandle, run_exporter

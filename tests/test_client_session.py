@@ -177,12 +177,13 @@ def connect(
     return Pair(make_client(user, **client_options), server, miniserver, accounts)
 
 
-def streaming(user: User = SHA1_USER, **client_options: object) -> tuple[Pair, TokenAcquired]:
+def streaming(user: User = SHA1_USER, **client_options: object) -> tuple[Pair, StoredToken]:
+    """A pair streaming after a getjwt login, and the token it acquired (the caller keeps it)."""
     pair = connect(user, **client_options)
     events = pair.start()
     assert pair.client.state is ClientState.STREAMING, events
     (acquired,) = of_type(events, TokenAcquired)
-    return pair, acquired
+    return pair, acquired.token
 
 
 T = TypeVar("T")
@@ -241,12 +242,13 @@ def test_full_login_loads_structure_enables_updates_and_streams(
         UpdatesEnabled,
         *TABLE_TYPES,
     ]
-    acquired, authenticated, loaded, _enabled, *tables = without_commands(events)
-    assert isinstance(acquired, TokenAcquired)
+    event, authenticated, loaded, _enabled, *tables = without_commands(events)
+    assert isinstance(event, TokenAcquired)
+    acquired = event.token
     assert acquired.hash_algorithm is user.hash_algorithm
     assert acquired.client_uuid == CLIENT_UUID
     assert acquired.valid_until > unix_to_loxone_time(int(NOW))
-    assert acquired.valid_until_unix == pair.client.token_valid_until_unix
+    assert acquired.valid_until == authenticated.token.valid_until
     assert isinstance(authenticated, Authenticated)
     assert authenticated.via_token is False
     assert authenticated.token.token == acquired.token
@@ -298,10 +300,7 @@ def test_changed_structure_is_downloaded() -> None:
 
 
 def test_stored_token_authenticates_without_getjwt() -> None:
-    first, acquired = streaming(SHA256_USER)
-    stored = acquired.stored()
-    assert stored.token == acquired.token
-    assert stored.valid_until_unix == acquired.valid_until_unix
+    first, stored = streaming(SHA256_USER)
     second = connect(SHA256_USER, accounts=first.accounts, stored_token=stored)
     events = second.start()
 
@@ -312,8 +311,8 @@ def test_stored_token_authenticates_without_getjwt() -> None:
     commands = second.commands()
     assert [c.split("/")[0] for c in commands[1:3]] == ["jdev", "authwithtoken"]
     assert not any(c.startswith("jdev/sys/getjwt/") for c in commands)
-    assert second.server.token == acquired.token
-    assert second.client.token_valid_until_unix == authenticated.token.valid_until_unix
+    assert second.server.token == stored.token
+    assert authenticated.token.valid_until_unix >= stored.valid_until_unix
 
 
 @pytest.mark.parametrize(("spoil", "code"), [("expire", 477), ("unknown", 401)])
@@ -321,7 +320,7 @@ def test_refused_stored_token_falls_back_to_getjwt_on_the_same_socket(
     spoil: str, code: int
 ) -> None:
     first, acquired = streaming()
-    stored = acquired.stored()
+    stored = acquired
     if spoil == "expire":
         first.accounts.expire_all()
     else:
@@ -332,7 +331,7 @@ def test_refused_stored_token_falls_back_to_getjwt_on_the_same_socket(
     assert kinds(events)[:3] == [TokenRejected, TokenAcquired, Authenticated]
     assert of_type(events, TokenRejected) == [TokenRejected(code)]
     (new,) = of_type(events, TokenAcquired)
-    assert new.token != acquired.token
+    assert new.token.token != acquired.token
     commands = second.commands()
     verbs = [c.split("/")[2] if c.startswith("jdev/") else c.split("/")[0] for c in commands[:5]]
     assert verbs == ["keyexchange", "getkey2", "authwithtoken", "getkey2", "getjwt"]
@@ -402,12 +401,13 @@ def test_tables_while_streaming_pass_straight_through() -> None:
 
 def test_token_refresh_yields_a_new_token_and_can_rotate_the_salt() -> None:
     pair, acquired = streaming()
-    commands = pair.client.request_token_refresh()
+    commands = pair.client.request_token_refresh(acquired)
     assert pair.client.token_operation is TokenOperation.REFRESHING
     assert [plain(c) for c in commands] == ["jdev/sys/getkey2/alice"]
     events = pair.run(commands)
-    (refreshed,) = without_commands(events)
-    assert isinstance(refreshed, TokenAcquired)
+    (event,) = without_commands(events)
+    assert isinstance(event, TokenAcquired)
+    refreshed = event.token
     assert refreshed.token != acquired.token
     assert pair.server.token == refreshed.token
     assert pair.client.token_operation is TokenOperation.NONE
@@ -415,31 +415,28 @@ def test_token_refresh_yields_a_new_token_and_can_rotate_the_salt() -> None:
     assert pair.commands()[-1].startswith("jdev/sys/refreshjwt/")
 
     # Again, rotating the salt: the server insists on nextSalt/{current}/{next} and then {next}.
-    commands = pair.client.request_token_refresh(next_salt="c0ffee")
+    commands = pair.client.request_token_refresh(refreshed, next_salt="c0ffee")
     first = decode_encrypted_command(commands[0], SESSION_KEY)
     assert (first.salt, first.next_salt) == (SALT, "c0ffee")
     (again,) = without_commands(pair.run(commands))
     assert isinstance(again, TokenAcquired)
-    assert again.token not in (acquired.token, refreshed.token)
+    assert again.token.token not in (acquired.token, refreshed.token)
     assert decode_encrypted_command(pair.sent[-1], SESSION_KEY).salt == "c0ffee"
 
 
 def test_refused_refresh_drops_the_token_but_keeps_streaming() -> None:
-    pair, _ = streaming()
+    pair, acquired = streaming()
     pair.accounts.expire_all()
-    events = pair.run(pair.client.request_token_refresh())
+    events = pair.run(pair.client.request_token_refresh(acquired))
     assert without_commands(events) == [TokenRejected(477)]
     assert pair.client.state is ClientState.STREAMING
-    assert pair.client.token_valid_until_unix is None
+    assert pair.client.token_operation is TokenOperation.NONE
     assert pair.run([pair.client.keepalive_command()]) == [KeepaliveReceived()]
-    with pytest.raises(LocalProtocolError, match="no token"):
-        pair.client.request_token_refresh()
-    assert pair.client.state is ClientState.ERROR
 
 
 def test_kill_token_closes_the_session() -> None:
     pair, acquired = streaming()
-    commands = pair.client.kill_token_commands()
+    commands = pair.client.kill_token_commands(acquired)
     assert pair.client.token_operation is TokenOperation.KILLING
     events = pair.run(commands)
     assert without_commands(events) == [TokenKilled(200)]
@@ -465,10 +462,11 @@ def test_login_in_clear_over_tls() -> None:
     assert not any(is_encrypted_command(c) for c in pair.sent)
     assert pair.sent[0] == "jdev/sys/getkey2/b%C3%B8b%2Fx"
     assert pair.sent[1].startswith("jdev/sys/getjwt/")
-    (refreshed,) = without_commands(pair.run(pair.client.request_token_refresh()))
+    (acquired,) = of_type(events, TokenAcquired)
+    (refreshed,) = without_commands(pair.run(pair.client.request_token_refresh(acquired.token)))
     assert isinstance(refreshed, TokenAcquired)
     with pytest.raises(ValueError, match="next_salt"):
-        pair.client.request_token_refresh(next_salt="beef")
+        pair.client.request_token_refresh(refreshed.token, next_salt="beef")
     assert pair.client.state is ClientState.STREAMING  # a bad argument changes nothing
 
 
@@ -520,7 +518,7 @@ def test_unsolicited_replies_while_streaming_are_reported_not_fatal() -> None:
 
 
 def test_unrelated_reply_during_a_refresh_leaves_the_refresh_in_flight() -> None:
-    pair, _ = streaming()
+    pair, acquired = streaming()
 
     def interleave(command: str) -> list[SessionEvent]:
         if not plain(command).startswith("jdev/sys/refreshjwt/"):
@@ -533,7 +531,7 @@ def test_unrelated_reply_during_a_refresh_leaves_the_refresh_in_flight() -> None
         return feed(pair.client, messages)
 
     pair.before_command = interleave
-    events = pair.run(pair.client.request_token_refresh())
+    events = pair.run(pair.client.request_token_refresh(acquired))
     assert kinds(events) == [UnexpectedReply, UnexpectedReply, TokenAcquired]
 
 
@@ -624,8 +622,8 @@ def test_getjwt_reply_value_may_be_json_text() -> None:
     script.answer(KEY_VALUE)
     events = script.answer('{"token":"t","validUntil":"7","tokenRights":4}')
     (acquired,) = of_type(events, TokenAcquired)
-    assert (acquired.token, acquired.valid_until) == ("t", 7)
-    assert acquired.hash_algorithm is HashAlgorithm.SHA256
+    assert (acquired.token.token, acquired.token.valid_until) == ("t", 7)
+    assert acquired.token.hash_algorithm is HashAlgorithm.SHA256
 
 
 @pytest.mark.parametrize(("value", "code"), [(["2024"], 200), ("", 500)])
@@ -698,29 +696,30 @@ def test_replies_are_matched_by_order_and_by_echo() -> None:
     assert kinds(events) == [TokenAcquired, Authenticated]
 
 
-def test_refresh_reply_without_a_token_renews_the_old_one() -> None:
+def test_refresh_reply_without_a_token_renews_the_one_handed_over() -> None:
     script = Script()
     script.to_streaming()
-    script.last = script.client.request_token_refresh()[0]
+    script.last = script.client.request_token_refresh(STORED)[0]
     script.answer(KEY_VALUE)
     assert script.last.startswith("jdev/sys/refreshjwt/")
     events = script.answer(VALIDITY_VALUE)
     (acquired,) = events
     assert isinstance(acquired, TokenAcquired)
-    assert (acquired.token, acquired.valid_until) == ("tok", 500_000_000)
+    assert (acquired.token.token, acquired.token.valid_until) == ("stored", 500_000_000)
+    assert acquired.token.hash_algorithm is HashAlgorithm.SHA256  # of this getkey2
 
 
 def test_refused_getkey2_during_a_refresh_fails() -> None:
     script = Script()
     script.to_streaming()
-    script.last = script.client.request_token_refresh()[0]
+    script.last = script.client.request_token_refresh(STORED)[0]
     assert failure(script.answer("", 500)).code == 500
 
 
 def test_refused_kill_still_closes() -> None:
     script = Script()
     script.to_streaming()
-    script.last = script.client.kill_token_commands()[0]
+    script.last = script.client.kill_token_commands(STORED)[0]
     script.answer(KEY_VALUE)
     assert script.last.startswith("jdev/sys/killtoken/")
     assert script.answer("", 401) == [TokenKilled(401)]
@@ -800,7 +799,7 @@ def test_token_operations_only_while_streaming(method: str) -> None:
     script.login()
     assert script.client.state is ClientState.LOADING_STRUCTURE
     with pytest.raises(LocalProtocolError):
-        getattr(script.client, method)()
+        getattr(script.client, method)(STORED)
     assert script.client.state is ClientState.ERROR
 
 
@@ -808,9 +807,9 @@ def test_token_operations_only_while_streaming(method: str) -> None:
 def test_one_token_operation_at_a_time(second: str) -> None:
     script = Script()
     script.to_streaming()
-    script.client.request_token_refresh()
+    script.client.request_token_refresh(STORED)
     with pytest.raises(LocalProtocolError, match="REFRESHING"):
-        getattr(script.client, second)()
+        getattr(script.client, second)(STORED)
     assert script.client.state is ClientState.ERROR
     assert script.client.token_operation is TokenOperation.NONE
 
@@ -862,7 +861,7 @@ def test_empty_user_and_bad_public_key() -> None:
 def test_bad_next_salt_changes_nothing() -> None:
     script = Script(tls=False)
     with pytest.raises(ValueError, match="next_salt"):
-        script.client.request_token_refresh(next_salt="a/b")
+        script.client.request_token_refresh(STORED, next_salt="a/b")
     assert script.client.state is ClientState.KEY_EXCHANGE
 
 
@@ -873,10 +872,11 @@ def test_secrets_stay_out_of_reprs() -> None:
     assert client.user == "alice"
     assert "stored" not in repr(STORED)
     acquired = TokenAcquired(
-        token="SECRET", valid_until=1, hash_algorithm=HashAlgorithm.SHA1, client_uuid="u"
+        StoredToken(
+            token="SECRET", valid_until=1, hash_algorithm=HashAlgorithm.SHA1, client_uuid="u"
+        )
     )
     assert "SECRET" not in repr(acquired)
-    assert acquired.stored().token == "SECRET"
     assert repr(SendCommand("jdev/sys/enc/SECRET")) == "SendCommand(text='jdev/sys/enc/…')"
     assert repr(SendCommand("authwithtoken/SECRET/u")) == "SendCommand(text='authwithtoken/…')"
     assert repr(SendCommand("keepalive")) == "SendCommand(text='keepalive')"
@@ -1006,7 +1006,7 @@ def test_arbitrary_messages_to_a_streaming_session_never_raise(
     script.answer("")  # keyexchange
     script.to_streaming()
     if operation == "refresh":
-        script.client.request_token_refresh()
+        script.client.request_token_refresh(STORED)
     elif operation == "kill":
-        script.client.kill_token_commands()
+        script.client.kill_token_commands(STORED)
     feed_until_the_end(script.client, messages)

@@ -38,8 +38,7 @@ from loxone_trio_exporter.runtime._messages import (
     TokenUpdated,
 )
 from loxone_trio_exporter.runtime._owner import StateOwner
-from loxone_trio_exporter.runtime._socket import SocketSession
-from loxone_trio_exporter.runtime._token_keeper import TokenKeeper
+from loxone_trio_exporter.runtime._session import SessionDriver, TokenKeeper
 
 INJECTED = "injected by the test"
 
@@ -117,14 +116,14 @@ STEPS: dict[str, tuple[type, str, Callable[[tuple[Any, ...]], bool]]] = {
     "http_value": (MiniserverConnection, "_http_value", lambda args: True),
     "new_session": (MiniserverConnection, "_new_session", lambda args: True),
     "connect": (MiniserverConnection, "_connect", lambda args: True),
-    "upgraded": (SocketSession, "_converse", lambda args: True),
-    "first_message": (SocketSession, "_receive", lambda args: True),
-    "authenticated": (SocketSession, "_on_event", _event(Authenticated)),
-    "token_acquired": (SocketSession, "_on_event", _event(TokenAcquired)),
+    "upgraded": (SessionDriver, "_converse", lambda args: True),
+    "first_message": (SessionDriver, "_receive", lambda args: True),
+    "authenticated": (SessionDriver, "_on_event", _event(Authenticated)),
+    "token_acquired": (SessionDriver, "_on_event", _event(TokenAcquired)),
     "token_keeper": (TokenKeeper, "acquired", lambda args: True),
-    "structure_loaded": (SocketSession, "_load_structure", lambda args: True),
-    "updates_enabled": (SocketSession, "_on_event", _event(UpdatesEnabled)),
-    "structure_event": (SocketSession, "_on_event", _event(StructureLoaded)),
+    "structure_loaded": (SessionDriver, "_load_structure", lambda args: True),
+    "updates_enabled": (SessionDriver, "_on_event", _event(UpdatesEnabled)),
+    "structure_event": (SessionDriver, "_on_event", _event(StructureLoaded)),
     "owner_identified": (StateOwner, "_apply_to", _message(MiniserverIdentified)),
     "owner_status": (StateOwner, "_apply_to", _message(StatusChanged)),
     "owner_structure": (StateOwner, "_apply_to", _message(StructureReady)),

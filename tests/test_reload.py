@@ -32,7 +32,7 @@ from exporter_harness import (
 from http_client import http_request
 
 from loxone_trio_exporter.config import LogConfig
-from loxone_trio_exporter.reload import ConfigSource, ReloadResult
+from loxone_trio_exporter.runtime import ConfigSource, ReloadResult
 from loxone_trio_exporter.simulator import User
 from loxone_trio_exporter.supervisor import run_exporter
 

@@ -32,7 +32,7 @@ from loxone_trio_exporter.config import (
     WebConfig,
 )
 from loxone_trio_exporter.logs import mask_secrets
-from loxone_trio_exporter.reload import ConfigSource, plan_reload, summary
+from loxone_trio_exporter.runtime import ConfigSource, plan_reload, summary
 from loxone_trio_exporter.runtime._families import reload_families
 from loxone_trio_exporter.runtime._messages import (
     ConnectionRemoved,

@@ -7,7 +7,7 @@ import trio
 
 from loxone_trio_exporter.errors import UnavailableError
 from loxone_trio_exporter.protocol import parse_api_key_value, parse_ll_reply
-from loxone_trio_exporter.runtime._http import http_get
+from loxone_trio_exporter.runtime._transport import http_get
 from loxone_trio_exporter.simulator import SimulatorOptions, serve_simulator
 
 

@@ -61,6 +61,7 @@ from loxone_trio_exporter.protocol._session import (
     StoredToken,
     StructureLoaded,
     TokenAcquired,
+    TokenKilled,
     TokenRejected,
 )
 from loxone_trio_exporter.runtime._messages import (
@@ -488,9 +489,7 @@ def check_session_event(event: object, secrets: set[str]) -> None:
         assert event.reason.strip()
         assert event.code is None or 0 <= event.code <= 999
         assert not any(secret in event.reason for secret in secrets), event.reason
-    elif isinstance(event, TokenAcquired):
-        check_loxone_time(event.valid_until)
-    elif isinstance(event, Authenticated):
+    elif isinstance(event, TokenAcquired | Authenticated):
         check_loxone_time(event.token.valid_until)
     elif isinstance(event, TokenRejected):
         assert 0 <= event.code <= 999
@@ -548,16 +547,25 @@ def run_sans_io(case: SansIoCase) -> SansIoRun:
     # Like the runtime: refresh or kill only a streaming session that holds a token and has no
     # token operation under way (a refused refresh drops the token; nothing is tried after).
     for _ in range(case.refreshes):
-        if not (streaming and may_use_token(client)):
+        token = held_token(run.events, stored)
+        if not (streaming and token and client.token_operation.name == "NONE"):
             return run
-        streaming = run.play(client.request_token_refresh())
-    if streaming and case.kill and may_use_token(client):
-        run.play(client.kill_token_commands())
+        streaming = run.play(client.request_token_refresh(token))
+    token = held_token(run.events, stored)
+    if streaming and case.kill and token and client.token_operation.name == "NONE":
+        run.play(client.kill_token_commands(token))
     return run
 
 
-def may_use_token(client: ClientSession) -> bool:
-    return client.token_valid_until_unix is not None and client.token_operation.name == "NONE"
+def held_token(events: list[SessionEvent], stored: StoredToken | None) -> StoredToken | None:
+    """The token the caller holds after ``events``, as the runtime's keeper would."""
+    token = stored
+    for event in events:
+        if isinstance(event, TokenAcquired):
+            token = event.token
+        elif isinstance(event, TokenRejected | TokenKilled):
+            token = None
+    return token
 
 
 @fuzz_settings(1500, 100_000)

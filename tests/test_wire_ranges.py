@@ -368,7 +368,7 @@ def test_valid_until_through_the_session(valid_until: int, outcome: type) -> Non
     events = script.answer({"token": "jwt", "validUntil": valid_until, "tokenRights": 4})
     assert isinstance(events[0], outcome), events
     if isinstance(events[0], TokenAcquired):
-        assert math.isfinite(float(events[0].valid_until_unix))
+        assert math.isfinite(float(events[0].token.valid_until_unix))
     else:
         assert "validUntil must be between 0 and 4294967295" in events[0].reason
         assert "secret password" not in events[0].reason

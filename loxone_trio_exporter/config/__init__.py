@@ -7,6 +7,7 @@ effective config with passwords redacted.
 
 from __future__ import annotations
 
+from ._cli import add_check_parser, run_check, web_config_is_valid
 from ._load import (
     CONTAINER_CONFIG_FILE,
     config_from_dict,
@@ -40,6 +41,7 @@ __all__ = [
     "MiniserverConfig",
     "TlsMode",
     "WebConfig",
+    "add_check_parser",
     "config_from_dict",
     "default_config_file",
     "default_state_dir",
@@ -48,4 +50,6 @@ __all__ = [
     "permission_warnings",
     "read_password_file",
     "render_config_toml",
+    "run_check",
+    "web_config_is_valid",
 ]

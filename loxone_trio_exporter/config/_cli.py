@@ -57,7 +57,7 @@ def web_config_is_valid(config: Config, program: str) -> bool:
     """Check ``[web] web_config_file`` (if any); print every error on standard error if not."""
     if not config.web.web_config_file:
         return True
-    from ..web._web_config import load_web_config  # noqa: PLC0415 - only with a web config
+    from ..web import load_web_config  # noqa: PLC0415 - only with a web config
 
     try:
         load_web_config(config.web.web_config_file)

@@ -42,7 +42,6 @@ from ._auth import (
     getkey2_command,
     keyexchange_command,
     killtoken_command,
-    loxone_time_to_unix,
     parse_getkey2_value,
     parse_token_value,
     refreshjwt_command,
@@ -171,8 +170,9 @@ class ClientSession:
     (hex text) for this socket. All three are required unless ``tls`` (then they are ignored).
     ``client_uuid``/``client_info``/``permission``: the getjwt arguments (4 = App, long-lived).
     ``stored_token``: authenticate with it instead of the password (fallback to getjwt if it is
-    refused). ``cached_last_modified``: the ``lastModified`` of the structure the caller has;
-    when LoxAPPversion3 answers the same, the structure is not downloaded (``None``: always).
+    refused); the session keeps it only until the login is done: the caller holds the token.
+    ``cached_last_modified``: the ``lastModified`` of the structure the caller has; when
+    LoxAPPversion3 answers the same, the structure is not downloaded (``None``: always).
     """
 
     def __init__(
@@ -212,9 +212,8 @@ class ClientSession:
         self._cached_last_modified = cached_last_modified
         self._lifecycle = Lifecycle()
         self._reader = MessageReader()
-        # The token this socket authenticates (or authenticated) with; first the stored one.
-        self._token = stored_token.token if stored_token else None
-        self._token_valid_until = stored_token.valid_until if stored_token else None
+        # Borrowed from the caller for one exchange: the login, or a refresh or kill under way.
+        self._token: StoredToken | None = stored_token
         self._hash_algorithm = HashAlgorithm.SHA1  # of the latest getkey2
         self._server_version = ""
         self._pending: Request | None = None
@@ -248,13 +247,6 @@ class ClientSession:
         """
         return self._pending is not None
 
-    @property
-    def token_valid_until_unix(self) -> int | None:
-        """When the token in use expires (Unix time), if the session has one."""
-        if self._token is None or self._token_valid_until is None:
-            return None
-        return loxone_time_to_unix(self._token_valid_until)
-
     # --- what the caller does ----------------------------------------------------------------
 
     def start(self) -> list[str]:
@@ -284,37 +276,41 @@ class ClientSession:
         self._lifecycle.advance(Step.SEND_KEEPALIVE)
         return KEEPALIVE_COMMAND
 
-    def request_token_refresh(self, *, next_salt: str | None = None) -> list[str]:
-        """Start a token refresh (STREAMING only): getkey2 now, refreshjwt after its reply.
+    def request_token_refresh(
+        self, token: StoredToken, *, next_salt: str | None = None
+    ) -> list[str]:
+        """Start refreshing ``token`` (STREAMING only): getkey2 now, refreshjwt after its reply.
 
-        The outcome is a ``TokenAcquired`` (store it) or a ``TokenRejected``. ``next_salt``
+        The outcome is a ``TokenAcquired`` (keep it) or a ``TokenRejected``. ``next_salt``
         rotates the salt with ``nextSalt/…`` (protocol doc §4.3).
         """
-        return self._start_token_operation(Step.REQUEST_REFRESH, next_salt)
+        return self._start_token_operation(Step.REQUEST_REFRESH, token, next_salt)
 
-    def kill_token_commands(self, *, next_salt: str | None = None) -> list[str]:
-        """Start invalidating the token (STREAMING only), e.g. before exiting: getkey2 now,
+    def kill_token_commands(self, token: StoredToken, *, next_salt: str | None = None) -> list[str]:
+        """Start invalidating ``token`` (STREAMING only), e.g. before exiting: getkey2 now,
         killtoken after its reply, then ``TokenKilled`` and CLOSED (the Miniserver closes)."""
-        return self._start_token_operation(Step.REQUEST_KILL, next_salt)
+        return self._start_token_operation(Step.REQUEST_KILL, token, next_salt)
 
     def close(self) -> None:
         """The socket is closed or given up: CLOSED (an ERROR session stays in ERROR)."""
         self._lifecycle.advance(Step.CLOSE)
         self._pending = None
 
-    def _start_token_operation(self, step: Step, next_salt: str | None) -> list[str]:
+    def _start_token_operation(
+        self, step: Step, token: StoredToken, next_salt: str | None
+    ) -> list[str]:
         if next_salt is not None:
             if self._cipher is None:
                 raise ValueError("next_salt needs command encryption, which tls does without")
             _check_salt(next_salt, "next_salt")
         self._lifecycle.advance(step)
-        self._current_token()
+        self._token = token
         return [self._send(Request.TOKEN_KEY, getkey2_command(self._user), next_salt).text]
 
-    def _current_token(self) -> str:
-        if self._token is None:
+    def _borrowed_token(self) -> StoredToken:
+        if self._token is None:  # only a getkey2 reply that comes out of turn gets here
             self._lifecycle.fail_locally()
-            raise LocalProtocolError("the session has no token (it was rejected or killed)")
+            raise LocalProtocolError("no token was handed over for this exchange")
         return self._token
 
     # --- what comes in ---------------------------------------------------------------------
@@ -381,7 +377,7 @@ class ClientSession:
         key = self._key_info(reply)
         self._lifecycle.advance(Step.KEY_RECEIVED, remote=True)
         if self._token is not None:
-            hash_hex = token_hash(self._token, key.key_hex, key.hash_algorithm)
+            hash_hex = token_hash(self._token.token, key.key_hex, key.hash_algorithm)
             return [self._send(Request.TOKEN_AUTH, authwithtoken_command(hash_hex, self._user))]
         hash_hex = credential_hash(
             self._user, self._password, key.key_hex, key.salt, key.hash_algorithm
@@ -394,14 +390,14 @@ class ClientSession:
     def _on_token_auth(self, reply: LLReply) -> list[SessionEvent]:
         if reply.code in TOKEN_REJECTION_CODES:
             self._lifecycle.advance(Step.TOKEN_REJECTED, remote=True)
-            self._token = self._token_valid_until = None
+            self._token = None
             getkey2 = self._send(Request.LOGIN_KEY, getkey2_command(self._user))
             return [TokenRejected(reply.code), getkey2]
         if not reply.ok:
             return self._refused("authwithtoken", reply, authenticating=True)
         info = parse_token_value(_mapping(reply.value, "authwithtoken"))
         self._lifecycle.advance(Step.AUTHENTICATED, remote=True)
-        self._token_valid_until = info.valid_until
+        self._token = None  # the caller keeps it, with the validUntil of ``Authenticated``
         return [Authenticated(info, via_token=True), self._send(Request.VERSION, VERSION_COMMAND)]
 
     def _on_jwt(self, reply: LLReply) -> list[SessionEvent]:
@@ -411,7 +407,6 @@ class ClientSession:
         if info.token is None:
             raise RemoteProtocolError("getjwt reply carries no token")
         self._lifecycle.advance(Step.AUTHENTICATED, remote=True)
-        self._token, self._token_valid_until = info.token, info.valid_until
         return [
             self._acquired(info.token, info.valid_until),
             Authenticated(info, via_token=False),
@@ -457,7 +452,7 @@ class ClientSession:
             return self._refused("getkey2", reply)
         key = self._key_info(reply)
         self._lifecycle.advance(Step.KEY_RECEIVED, remote=True)
-        hash_hex = token_hash(self._current_token(), key.key_hex, key.hash_algorithm)
+        hash_hex = token_hash(self._borrowed_token().token, key.key_hex, key.hash_algorithm)
         if self.token_operation is TokenOperation.KILLING:
             return [self._send(Request.KILL, killtoken_command(hash_hex, self._user))]
         return [self._send(Request.REFRESH, refreshjwt_command(hash_hex, self._user))]
@@ -465,18 +460,18 @@ class ClientSession:
     def _on_refresh(self, reply: LLReply) -> list[SessionEvent]:
         if not reply.ok:  # the socket stays authenticated; only the token is gone
             self._lifecycle.advance(Step.TOKEN_REJECTED, remote=True)
-            self._token = self._token_valid_until = None
+            self._token = None
             return [TokenRejected(reply.code)]
         info = parse_token_value(_mapping(reply.value, "refreshjwt"))
-        token = info.token or self._current_token()  # no token: the old one was renewed
+        token = info.token or self._borrowed_token().token  # no token: the old one was renewed
         self._lifecycle.advance(Step.TOKEN_REFRESHED, remote=True)
-        self._token, self._token_valid_until = token, info.valid_until
+        self._token = None
         return [self._acquired(token, info.valid_until)]
 
     def _on_kill(self, reply: LLReply) -> list[SessionEvent]:
         held = self._release_held()
         self._lifecycle.advance(Step.TOKEN_KILLED, remote=True)
-        self._token = self._token_valid_until = None
+        self._token = None
         return [*held, TokenKilled(reply.code)]
 
     # --- helpers ---------------------------------------------------------------------------
@@ -494,10 +489,12 @@ class ClientSession:
 
     def _acquired(self, token: str, valid_until: int) -> TokenAcquired:
         return TokenAcquired(
-            token=token,
-            valid_until=valid_until,
-            hash_algorithm=self._hash_algorithm,
-            client_uuid=self._client_uuid,
+            StoredToken(
+                token=token,
+                valid_until=valid_until,
+                hash_algorithm=self._hash_algorithm,
+                client_uuid=self._client_uuid,
+            )
         )
 
     def _release_held(self) -> list[SessionEvent]:

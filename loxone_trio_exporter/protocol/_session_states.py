@@ -285,9 +285,11 @@ class SendCommand:
 
 @attrs.frozen(kw_only=True)
 class StoredToken:
-    """A token as the caller keeps it between connections (from a ``TokenAcquired``).
+    """A token as the caller keeps it between connections and passes back for a login, a
+    refresh or a kill: the session itself keeps none beyond the exchange that uses it.
 
-    ``valid_until`` is in seconds since 2009-01-01 UTC.
+    ``valid_until`` is in seconds since 2009-01-01 UTC; ``hash_algorithm`` is the ``hashAlg``
+    of the getkey2 that came with it.
     """
 
     token: str = attrs.field(repr=False)
@@ -300,29 +302,12 @@ class StoredToken:
         return loxone_time_to_unix(self.valid_until)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class TokenAcquired:
-    """A new token from getjwt or refreshjwt: store it (``stored()``) for later connections.
+    """A new token from getjwt, or the refreshed one from refreshjwt: keep it (and store it)
+    for later connections."""
 
-    ``hash_algorithm`` is the ``hashAlg`` of the getkey2 that came with it.
-    """
-
-    token: str = attrs.field(repr=False)
-    valid_until: int
-    hash_algorithm: HashAlgorithm
-    client_uuid: str
-
-    @property
-    def valid_until_unix(self) -> int:
-        return loxone_time_to_unix(self.valid_until)
-
-    def stored(self) -> StoredToken:
-        return StoredToken(
-            token=self.token,
-            valid_until=self.valid_until,
-            hash_algorithm=self.hash_algorithm,
-            client_uuid=self.client_uuid,
-        )
+    token: StoredToken
 
 
 @attrs.frozen

@@ -1,1 +1,44 @@
-"""The exporter's runtime on trio: connection tasks and the state owner (no web framework)."""
+"""The exporter's runtime on trio: connection tasks, the state owner and config reloads (no web
+framework: ``supervisor`` joins this with the web server).
+
+What other layers use is exported here; the modules behind it are private.
+"""
+
+from ._connections import ConnectionRegistry, PreparedConnection
+from ._endings import SessionEnded
+from ._facts import BuildInfo
+from ._identity import installation_uuid
+from ._messages import Message
+from ._owner import StateOwner
+from ._reload import (
+    ConfigSource,
+    LoggingSetup,
+    Reloader,
+    ReloadPlan,
+    ReloadResult,
+    plan_reload,
+    summary,
+)
+from ._session import Timeouts
+from ._token_store import TokenStore
+from ._web_source import ExporterWebSource
+
+__all__ = [
+    "BuildInfo",
+    "ConfigSource",
+    "ConnectionRegistry",
+    "ExporterWebSource",
+    "LoggingSetup",
+    "Message",
+    "PreparedConnection",
+    "ReloadPlan",
+    "ReloadResult",
+    "Reloader",
+    "SessionEnded",
+    "StateOwner",
+    "Timeouts",
+    "TokenStore",
+    "installation_uuid",
+    "plan_reload",
+    "summary",
+]

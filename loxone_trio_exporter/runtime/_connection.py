@@ -2,7 +2,7 @@
 
 The task probes the Miniserver over HTTP (``jdev/cfg/apiKey``: serial, firmware, ``httpsStatus``;
 503 means it is booting), picks plain or TLS (``_transport``), fetches the public key, opens the
-stream itself under one deadline (stack notes, pitfall 2) and hands it to a ``SocketSession``.
+stream itself under one deadline (stack notes, pitfall 2) and hands it to a ``SessionDriver``.
 When a session ends it reports why, waits (``_endings`` says how long) and starts again.
 
 Secrets: the password lives in the ``ClientSession``, tokens in the ``TokenKeeper``; no log line,
@@ -25,12 +25,16 @@ import trio
 from ..backoff import Backoff
 from ..config import MiniserverConfig
 from ..errors import RemoteProtocolError, UnavailableError
-from ..protocol import ApiKeyInfo, SessionKey, parse_api_key_value, parse_ll_reply
-from ..protocol._codes import ResponseCode
-from ..protocol._session import ClientSession
+from ..protocol import (
+    ApiKeyInfo,
+    ClientSession,
+    ResponseCode,
+    SessionKey,
+    parse_api_key_value,
+    parse_ll_reply,
+)
 from ._backpressure import TableBudget
 from ._endings import AUTH_FAILURE_CAP_SECONDS, SessionEnded
-from ._http import HttpResponse, TlsError, http_get, open_stream
 from ._messages import (
     ConnectionState,
     Message,
@@ -39,15 +43,18 @@ from ._messages import (
     SessionLost,
     StatusChanged,
 )
-from ._socket import CachedStructure, SocketSession, Timeouts
+from ._session import CachedStructure, SessionDriver, Timeouts, TokenKeeper
 from ._supervision import InternalErrorLog
-from ._token_keeper import TokenKeeper
 from ._token_store import TokenStore
 from ._transport import (
     HTTPS_CERTIFICATE_EXPIRED,
+    HttpResponse,
+    TlsError,
     Transport,
     client_ssl_context,
     commands_in_clear,
+    http_get,
+    open_stream,
     probe_transport,
     session_transport,
 )
@@ -107,11 +114,11 @@ class MiniserverConnection:
             wall_clock=wall_clock,
         )
         self._structure: CachedStructure | None = None
-        self._socket: SocketSession | None = None
+        self._driver: SessionDriver | None = None
         self._errors = InternalErrorLog(log, config.name)
         self._table_budget = TableBudget()  # across sessions: queued tables outlive theirs
         self._restart_detail: str | None = None  # set by ``restart_session``
-        self._in_session = False  # inside ``SocketSession.run``: there is a session to end
+        self._in_session = False  # inside ``SessionDriver.run``: there is a session to end
         self._stopping = False
         self._sleep_scope: trio.CancelScope | None = None
         self._warned_expired_certificate = False
@@ -124,8 +131,8 @@ class MiniserverConnection:
         """Finish soon (from another task): a streaming session says goodbye (and kills its
         token when ``kill_token_on_exit``); a wait for the next try ends at once."""
         self._stopping = True
-        if self._socket is not None:
-            self._socket.stop()
+        if self._driver is not None:
+            self._driver.stop()
         if self._sleep_scope is not None:
             self._sleep_scope.cancel()
 
@@ -137,10 +144,10 @@ class MiniserverConnection:
         self._structure = None  # the owner needs it again, and it may be what failed
         if self._restart_detail is not None:
             return True  # asked already; the session is ending
-        if self._socket is None or not self._in_session or self._stopping:
+        if self._driver is None or not self._in_session or self._stopping:
             return False
         self._restart_detail = detail
-        self._socket.stop(kill_token=False)
+        self._driver.stop(kill_token=False)
         return True
 
     async def run(self) -> None:
@@ -181,9 +188,9 @@ class MiniserverConnection:
             self._sleep_scope = None
 
     async def _wait_after(self, ended: SessionEnded) -> None:
-        socket = self._socket
-        if socket is not None and socket.streaming_since is not None:
-            self._backoff.session_ended(trio.current_time() - socket.streaming_since)
+        driver = self._driver
+        if driver is not None and driver.streaming_since is not None:
+            self._backoff.session_ended(trio.current_time() - driver.streaming_since)
             self._auth_backoff.reset()  # the credentials worked
         if ended.forget_token:
             self._tokens.forget()
@@ -228,12 +235,12 @@ class MiniserverConnection:
     # --- one session ---------------------------------------------------------------------------
 
     async def _run_session(self) -> None:
-        self._socket = None
+        self._driver = None
         self._restart_detail = None
         await self._report(StatusChanged(self.name, ConnectionState.CONNECTING))
         info, public_key = await self._probe()
         session = self._new_session(info, public_key)
-        socket = SocketSession(
+        driver = SessionDriver(
             self.name,
             session,
             report=self._report,
@@ -245,15 +252,15 @@ class MiniserverConnection:
         )
         try:
             stream = await self._connect(self._transport)
-            self._socket = socket
+            self._driver = driver
             if self._stopping:
-                socket.stop()
+                driver.stop()
             async with stream:
                 self._in_session = True
-                await socket.run(stream, self.config.host)
+                await driver.run(stream, self.config.host)
         finally:
             self._in_session = False
-            self._structure = socket.structure
+            self._structure = driver.structure
             session.close()
         restart_detail = self._take_restart_detail()  # set by another task meanwhile
         if restart_detail is not None:

@@ -22,8 +22,7 @@ from collections.abc import Callable
 from wsproto.frame_protocol import CloseReason
 
 from ..errors import LoxoneExporterError
-from ..protocol._codes import CloseCode, ResponseCode
-from ..protocol._session import SessionFailed
+from ..protocol import CloseCode, ResponseCode, SessionFailed
 from ._messages import ReconnectReason
 
 BLOCKED_DEFAULT_SECONDS = 300.0

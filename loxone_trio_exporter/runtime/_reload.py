@@ -25,13 +25,14 @@ from pathlib import Path
 import attrs
 import trio
 
-from .config import Config, LogConfig, describe_source, load_config
-from .errors import ConfigError
-from .logs import mask_secrets
-from .runtime._connections import ConnectionRegistry, PreparedConnection
-from .runtime._owner import StateOwner
+from ..config import Config, LogConfig, describe_source, load_config
+from ..errors import ConfigError
+from ..logs import mask_secrets
+from ._connections import ConnectionRegistry, PreparedConnection
+from ._owner import StateOwner
 
-log = logging.getLogger(__name__)
+# The name operators filter on stays what it was before the module moved into the runtime.
+log = logging.getLogger("loxone_trio_exporter.reload")
 
 #: Sets up logging from ``[log]``, masking every one of the passwords (``configure_logging``).
 LoggingSetup = Callable[[LogConfig, Sequence[str]], None]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,29 +23,29 @@ import trio
 
 from ..errors import StructureError
 from ..protocol import (
-    DaytimerStatesReceived,
-    KeepaliveReceived,
-    OutOfService,
-    TextStatesReceived,
-    ValueStatesReceived,
-    WeatherStatesReceived,
-)
-from ..protocol._packed import PackedRecords
-from ..protocol._session import (
     Authenticated,
     ClientSession,
     ClientState,
+    DaytimerStatesReceived,
+    KeepaliveReceived,
+    OutOfService,
+    PackedRecords,
     SendCommand,
     SessionEvent,
     SessionFailed,
+    StoredToken,
     StructureLoaded,
     StructureUnchanged,
+    TextStatesReceived,
     TokenAcquired,
     TokenKilled,
     TokenOperation,
     TokenRejected,
     UnexpectedReply,
     UpdatesEnabled,
+    ValueStatesReceived,
+    WeatherStatesReceived,
+    token_refresh_delay,
 )
 from ..state import TableEvent
 from ..structure import StructureLayout, layout_structure
@@ -59,7 +60,7 @@ from ._messages import (
     TablesReceived,
     TokenUpdated,
 )
-from ._token_keeper import TokenKeeper
+from ._token_store import TokenStore
 from ._transport import MiniserverWebSocket, open_websocket
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,94 @@ def parse_structure(text: str) -> StructureLayout:
     return layout_structure(text)
 
 
-class SocketSession:
+#: A token that expires within this many seconds is not worth trying: log in with the password.
+MIN_REMAINING_SECONDS = 60.0
+#: The shortest wait between two refreshes: a Miniserver that answers every refreshjwt with a
+#: validUntil in the past would otherwise be asked again at once, in a loop without end.
+MIN_REFRESH_INTERVAL_SECONDS = 30.0
+
+
+class TokenKeeper:
+    """The one holder of a Miniserver's token: what the next login uses, kept on disk,
+    refreshed. Lives as long as the connection task (across its reconnects), so a reconnect
+    authenticates with ``authwithtoken``; the ``TokenStore`` carries it across restarts."""
+
+    def __init__(
+        self,
+        miniserver: str,
+        user: str,
+        *,
+        client_uuid: str,
+        store: TokenStore | None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._miniserver = miniserver
+        self._user = user
+        self._client_uuid = client_uuid
+        self._store = store
+        self._wall_clock = wall_clock
+        self._token: StoredToken | None = None
+        self._loaded = store is None
+
+    def __repr__(self) -> str:
+        held = "a token" if self._token else "no token"
+        return f"<TokenKeeper {self._miniserver!r} holding {held}>"
+
+    def for_login(self) -> StoredToken | None:
+        """The token to authenticate the next socket with, if there is a usable one."""
+        if not self._loaded and self._store is not None:
+            self._loaded = True
+            self._token = self._store.load(
+                self._miniserver, self._user, client_uuid=self._client_uuid
+            )
+        token = self._token
+        if token is None or token.valid_until_unix < self._wall_clock() + MIN_REMAINING_SECONDS:
+            return None
+        return token
+
+    @property
+    def held(self) -> StoredToken | None:
+        """The token this connection has now (to refresh or kill it), usable or not."""
+        return self._token
+
+    @property
+    def valid_until_unix(self) -> float | None:
+        return None if self._token is None else float(self._token.valid_until_unix)
+
+    def acquired(self, token: StoredToken) -> None:
+        """A new token from getjwt or refreshjwt: use it from now on, and store it."""
+        self._keep(token)
+
+    def confirmed(self, valid_until: int) -> None:
+        """authwithtoken succeeded and says how long the token stays valid."""
+        if self._token is not None and self._token.valid_until != valid_until:
+            self._keep(attrs.evolve(self._token, valid_until=valid_until))
+
+    def forget(self) -> None:
+        """The token was refused, killed or belongs to a changed user: never use it again."""
+        self._token = None
+        self._loaded = True
+        if self._store is not None:
+            self._store.forget(self._miniserver, self._user)
+
+    def refresh_delay(self) -> float | None:
+        """Seconds until the token should be refreshed (half its remaining life, at most a day)."""
+        if self._token is None:
+            return None
+        return token_refresh_delay(
+            self._token.valid_until_unix,
+            self._wall_clock(),
+            min_delay_seconds=MIN_REFRESH_INTERVAL_SECONDS,
+        )
+
+    def _keep(self, token: StoredToken) -> None:
+        self._token = token
+        self._loaded = True
+        if self._store is not None:
+            self._store.save(self._miniserver, self._user, token)
+
+
+class SessionDriver:
     """Drives one ``ClientSession`` over one WebSocket until it ends or is stopped."""
 
     def __init__(
@@ -225,22 +313,26 @@ class SocketSession:
         self._refresh_at = math.inf  # until the outcome arrives
         if self.session.token_operation is not TokenOperation.NONE:
             return
+        token = self._tokens.held
+        if token is None:
+            return
         log.debug("miniserver %s: refreshing the token", self.name)
-        for command in self.session.request_token_refresh():
+        for command in self.session.request_token_refresh(token):
             await self._request(ws, command, timers)
 
     async def _goodbye(self, ws: MiniserverWebSocket) -> None:
         """A requested stop: kill the token first when configured (``kill_token_on_exit``)."""
+        token = self._tokens.held
         can_kill = (
             self._kill_token_on_stop
             and self.session.state is ClientState.STREAMING
             and self.session.token_operation is TokenOperation.NONE
-            and self._tokens.valid_until_unix is not None
+            and token is not None
         )
-        if not can_kill:
+        if not can_kill or token is None:
             return
         with trio.move_on_after(KILL_WAIT_SECONDS), contextlib.suppress(SessionEnded):
-            for command in self.session.kill_token_commands():
+            for command in self.session.kill_token_commands(token):
                 await ws.send(command)
             while self.session.state is ClientState.STREAMING:
                 for event in self.session.receive(await ws.receive()):
@@ -290,7 +382,7 @@ class SocketSession:
         await self._token_updated()
 
     async def _on_token_acquired(self, event: TokenAcquired) -> None:
-        self._tokens.acquired(event)
+        self._tokens.acquired(event.token)
         await self._token_updated()
 
     async def _on_token_rejected(self, event: TokenRejected) -> None:

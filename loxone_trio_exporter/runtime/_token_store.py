@@ -27,8 +27,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..protocol import HashAlgorithm
-from ..protocol._session import StoredToken
+from ..protocol import HashAlgorithm, StoredToken
 
 log = logging.getLogger(__name__)
 

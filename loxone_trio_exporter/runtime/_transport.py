@@ -1,5 +1,7 @@
-"""Plain or TLS, which port, and which name the certificate must carry (protocol doc §1.3).
+"""The transport to one Miniserver: where to connect, the TCP/TLS stream, the two HTTP calls
+before the WebSocket, and the WebSocket itself (trio-websocket over that stream).
 
+Plain or TLS, which port, and which name the certificate must carry (protocol doc §1.3):
 ``tls = "off"``: HTTP and WebSocket on ``port``. ``tls = "on"``: HTTPS and WSS on ``tls_port`` for
 everything, the first probe included. ``tls = "auto"``: the probe goes to ``port`` in plain HTTP
 (it carries no credential); when ``jdev/cfg/apiKey`` answers ``httpsStatus: 1`` the rest of the
@@ -16,7 +18,7 @@ import contextlib
 import ipaddress
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import attrs
 import h11
@@ -26,7 +28,8 @@ import wsproto.utilities
 from wsproto.frame_protocol import CloseReason
 
 from ..config import MiniserverConfig
-from ..protocol._codes import ResponseCode
+from ..errors import UnavailableError
+from ..protocol import ResponseCode
 from ._endings import SessionEnded, closed
 from ._messages import ReconnectReason
 
@@ -123,6 +126,118 @@ def _version(text: str) -> tuple[int, ...]:
             break
         parts.append(int(part))
     return tuple(parts)
+
+
+# --- the stream and the two HTTP calls (``jdev/cfg/apiKey``, ``getPublicKey``) ---------------
+# h11 over a trio stream, small on purpose: one GET, one response, the connection closed
+# afterwards, everything under one deadline. Failures become ``UnavailableError`` in plain words
+# (refused, timed out, TLS certificate not accepted), never a bare traceback.
+
+#: The two answers are a few hundred bytes; anything near this is not a Miniserver.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+class TlsError(UnavailableError):
+    """The TLS handshake failed (a certificate not accepted, say): retrying soon will not help."""
+
+
+#: Opens the stream to the Miniserver (TCP, TLS); tests pass in-memory streams instead.
+StreamOpener = Callable[[], Awaitable[trio.abc.Stream]]
+
+
+@attrs.frozen
+class HttpResponse:
+    status: int
+    body: bytes
+
+
+async def open_stream(
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None,
+    server_hostname: str | None,
+) -> trio.abc.Stream:
+    """TCP (and TLS, with the handshake done) to ``host:port``; errors say what failed."""
+    try:
+        tcp = await trio.open_tcp_stream(host, port)
+    except OSError as exc:
+        raise UnavailableError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+    if ssl_context is None:
+        return tcp
+    stream = trio.SSLStream(tcp, ssl_context, server_hostname=server_hostname or host)
+    try:
+        await stream.do_handshake()
+    except trio.BrokenResourceError as exc:
+        await tcp.aclose()
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise TlsError(
+                f"TLS certificate of {host}:{port} not accepted: {cause.verify_message}; "
+                "set tls_server_name, pin it with tls_ca_file, or set tls_verify = false"
+            ) from None
+        raise TlsError(f"TLS handshake with {host}:{port} failed: {cause or exc}") from None
+    return stream
+
+
+async def http_get(
+    host: str,
+    port: int,
+    path: str,
+    *,
+    timeout_seconds: float,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    opener: StreamOpener | None = None,
+) -> HttpResponse:
+    """GET ``path``; ``UnavailableError`` on any network failure or timeout.
+
+    ``opener`` replaces the TCP/TLS connection to ``host:port`` (which still names the Host).
+    """
+    try:
+        with trio.fail_after(timeout_seconds):
+            if opener is not None:
+                stream = await opener()
+            else:
+                stream = await open_stream(
+                    host, port, ssl_context=ssl_context, server_hostname=server_hostname
+                )
+            async with stream:
+                return await _exchange(stream, host, port, path)
+    except trio.TooSlowError:
+        raise UnavailableError(
+            f"no answer from {host}:{port} within {timeout_seconds:g} s (GET {path})"
+        ) from None
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError) as exc:
+        raise UnavailableError(f"HTTP GET {path} on {host}:{port} failed: {exc}") from None
+
+
+async def _exchange(stream: trio.abc.Stream, host: str, port: int, path: str) -> HttpResponse:
+    connection = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="GET",
+        target=path,
+        headers=[
+            ("Host", f"{host}:{port}"),
+            ("Connection", "close"),
+            ("User-Agent", "loxone-trio-exporter"),
+        ],
+    )
+    await stream.send_all(connection.send(request) + (connection.send(h11.EndOfMessage()) or b""))
+    status = 0
+    body = bytearray()
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(bytes(await stream.receive_some(65536)))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > MAX_RESPONSE_BYTES:
+                raise UnavailableError(f"answer to GET {path} is larger than 4 MiB")
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return HttpResponse(status, bytes(body))
 
 
 # --- the WebSocket: trio-websocket over a stream we opened -----------------------------------

@@ -6,6 +6,7 @@ share that port, as on a real Miniserver.
 """
 
 from ._accounts import Accounts, User, parse_user_spec
+from ._cli import add_simulate_parser, run_simulate
 from ._faults import Fault, FaultError, FaultKind, parse_fault
 from ._generate import generate_structure
 from ._model import SimulatedMiniserver
@@ -21,8 +22,10 @@ __all__ = [
     "SimulatorHandle",
     "SimulatorOptions",
     "User",
+    "add_simulate_parser",
     "generate_structure",
     "parse_fault",
     "parse_user_spec",
+    "run_simulate",
     "serve_simulator",
 ]
