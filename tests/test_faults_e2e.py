@@ -22,11 +22,10 @@ from exporter_harness import (
     select,
     start_exporter,
     start_simulator,
-    state_refs,
     value_of,
-    walk_controls,
 )
 from http_client import http_request
+from structure_oracle import expected_control_values
 from test_exporter_e2e import assert_every_numeric_state_once_per_owner
 
 from loxone_trio_exporter.runtime._connection import Timeouts
@@ -89,15 +88,6 @@ CASES = {
 }
 
 
-def expected_value_series(server: Any, values: dict[str, float]) -> int:
-    return sum(
-        1
-        for control, _ in walk_controls(server.model.document)
-        for _, uuid in state_refs(control.get("states") or {})
-        if uuid in values
-    )
-
-
 async def sim_values(port: int) -> dict[str, float]:
     values: dict[str, float] = (await http_request(port, "/sim/values")).json()["values"]
     return values
@@ -151,7 +141,7 @@ async def _after_recovery(exporter: Any, faulty: Any, case: Case) -> dict[Any, f
         await poll_async(counted, within=10)
     await exporter.wait_until_streaming("faulty")
     values = await sim_values(faulty.port)
-    expected = expected_value_series(faulty, values)
+    expected = len(expected_control_values(faulty.model.document, values, "faulty"))
 
     async def complete() -> bool:
         samples = await exporter.samples()
