@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterable
 
 import pytest
+import structure_oracle
 from conftest import strict_mode
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -20,7 +21,6 @@ from loxone_trio_exporter.protocol import (
     MessageIdentifier,
     MessageReader,
     frame_binary_message,
-    uuid_to_str,
 )
 from loxone_trio_exporter.runtime._messages import (
     ConnectionState,
@@ -30,7 +30,7 @@ from loxone_trio_exporter.runtime._messages import (
 )
 from loxone_trio_exporter.runtime._owner import BuildInfo, StateOwner
 from loxone_trio_exporter.simulator import SimulatedMiniserver
-from loxone_trio_exporter.structure import Control, build_layout
+from loxone_trio_exporter.structure import build_layout
 
 SimMessage = tuple[MessageIdentifier, bytes]
 #: A series as a parser reports it: sample name and label pairs.
@@ -94,21 +94,6 @@ def family_names(snapshot: Snapshot) -> list[str]:
     return [family.name for family in snapshot]
 
 
-def control_labels(miniserver: str, control: Control) -> dict[str, str]:
-    """The labels design 3.3 gives a control, written out here independently of ``state``."""
-    labels = {
-        "miniserver": miniserver,
-        "uuid": control.uuid_action,
-        "control": control.name,
-        "control_type": control.type,
-        "room": control.room,
-        "category": control.category,
-    }
-    if control.parent_uuid is not None:
-        labels["parent"] = control.parent_uuid
-    return labels
-
-
 def render(snapshot: Snapshot, fmt: Format = Format.TEXT) -> str:
     return Renderer().render(snapshot, fmt).decode()
 
@@ -125,18 +110,15 @@ def parsed_series(text: str) -> dict[SeriesKey, float]:
 
 
 def expected_control_values(name: str, model: SimulatedMiniserver) -> dict[SeriesKey, float]:
-    """Every numeric state once per control that owns it, with the simulator's value."""
-    current = model.values_snapshot()["values"]
-    expected: dict[SeriesKey, float] = {}
-    for raw in model.state_index:
-        uuid = uuid_to_str(raw)
-        if uuid not in current:
-            continue
-        for owner in model.state_index.owners(raw):
-            if owner.control is not None:
-                labels = {**control_labels(name, owner.control), "state": owner.label}
-                expected["loxone_control_value", frozenset(labels.items())] = current[uuid]
-    return expected
+    """Every numeric state once per control that owns it, with the simulator's value: worked
+    out from the simulator's JSON document by ``structure_oracle``, not by the exporter."""
+    values = model.values_snapshot()["values"]
+    return structure_oracle.expected_control_values(model.document, values, name)
+
+
+def expected_global_values(name: str, model: SimulatedMiniserver) -> dict[SeriesKey, float]:
+    values = model.values_snapshot()["values"]
+    return structure_oracle.expected_global_values(model.document, values, name)
 
 
 def rendered_family(owner: StateOwner, name: str) -> dict[SeriesKey, float]:

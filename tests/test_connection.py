@@ -7,6 +7,8 @@ second without waiting for it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 from connection_harness import (
@@ -162,15 +164,59 @@ async def test_structure_change_loads_the_new_structure() -> None:
 # --- virtual time over in-memory streams -----------------------------------------------------
 
 
-async def test_stall_is_detected_by_the_keepalive_timeout(server, autojump_clock) -> None:
-    async with in_memory(server) as recorder:
-        await recorder.wait_for(status(ConnectionState.STREAMING))
-        server.inject(Fault(FaultKind.STALL, seconds=1000))
-        stalled_at = trio.current_time()
-        await recorder.wait_for(lost(ReconnectReason.KEEPALIVE_TIMEOUT))
+class KeepaliveWatch:
+    """When ``server`` receives a ``keepalive``; it answers at once unless stalled (in-memory
+    streams take no time), so these are also the times the client gets its answers."""
+
+    def __init__(self, server: SimulatedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.times: list[float] = []
+        self._arrived = trio.Event()
+        new_session = server.new_session
+
+        def watched_session(*, secure: bool) -> Any:
+            session = new_session(secure=secure)
+            receive = session.receive
+
+            def watched_receive(text: str, now_unix: float) -> Any:
+                if text.lower() == "keepalive":
+                    self.times.append(trio.current_time())
+                    self._arrived.set()
+                return receive(text, now_unix)
+
+            monkeypatch.setattr(session, "receive", watched_receive)
+            return session
+
+        monkeypatch.setattr(server, "new_session", watched_session)
+
+    async def next_arrival(self) -> float:
+        """Wait for the next keepalive to arrive; when it did."""
+        self._arrived = trio.Event()
+        await self._arrived.wait()
+        return self.times[-1]
+
+
+async def test_stall_is_detected_by_the_keepalive_timeout(
+    server, autojump_clock, monkeypatch
+) -> None:
+    timeouts = Timeouts()
+    keepalives = KeepaliveWatch(server, monkeypatch)
+    with trio.fail_after(600):  # virtual seconds
+        async with in_memory(server, timeouts=timeouts) as recorder:
+            await recorder.wait_for(status(ConnectionState.STREAMING))
+            answered_at = await keepalives.next_arrival()
+            # The server queued the answer before this task ran: the stall begins just after a
+            # keepalive was answered.
+            server.inject(Fault(FaultKind.STALL, seconds=1000))
+            await recorder.wait_for(lost(ReconnectReason.KEEPALIVE_TIMEOUT))
     detected = recorder.time_of(lost(ReconnectReason.KEEPALIVE_TIMEOUT))
-    # A keepalive goes out at most 30 s after the last one was answered; 15 s later it is late.
-    assert 15.0 <= detected - stalled_at <= 45.0 + 0.1
+    # The next keepalive goes out keepalive_interval after the answer, and is late
+    # keepalive_answer after that (the autojump clock lands on each deadline; approx only for
+    # the rounding of the float additions).
+    next_sent = next(t for t in keepalives.times if t > answered_at)
+    next_keepalive = answered_at + timeouts.keepalive_interval
+    assert next_sent == pytest.approx(next_keepalive, abs=1e-9)
+    assert detected == pytest.approx(next_keepalive + timeouts.keepalive_answer, abs=1e-9)
+    assert not any(isinstance(m, SessionLost) for t, m in recorder.messages if t < detected)
 
 
 async def test_silence_is_detected_when_keepalives_are_far_apart(server, autojump_clock) -> None:

@@ -33,6 +33,7 @@ from http_client import http_request
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
+from structure_oracle import expected_control_values
 
 from loxone_trio_exporter.protocol import HashAlgorithm
 from loxone_trio_exporter.simulator import (
@@ -56,30 +57,16 @@ async def sim_values(port: int) -> dict[str, Any]:
 def assert_every_numeric_state_once_per_owner(
     samples: dict[Any, float], document: dict[str, Any], values: dict[str, float], name: str
 ) -> int:
-    """Compare ``loxone_control_value`` with a walk over the structure document."""
+    """Compare ``loxone_control_value`` with a walk over the structure document: every label
+    set (``structure_oracle``) and every value."""
     series = select(samples, "loxone_control_value", miniserver=name)
-    by_owner = {
-        (dict(labels)["uuid"], dict(labels)["state"]): v for (_, labels), v in series.items()
-    }
+    by_owner = {(dict(labels)["uuid"], dict(labels)["state"]) for _, labels in series}
     assert len(by_owner) == len(series)  # (uuid, state) alone identifies a series
-    expected_count = 0
-    names = {}
-    for control, parent in walk_controls(document):
-        names[control["uuidAction"]] = (control.get("name", ""), parent)
-        for label, uuid in state_refs(control.get("states") or {}):
-            if uuid not in values:
-                continue
-            expected_count += 1
-            found = by_owner.get((control["uuidAction"], label))
-            assert found is not None, f"no series for {control.get('name')!r} {label}"
-            assert same_value(found, values[uuid]), (control.get("name"), label, found)
-    assert len(series) == expected_count
-    for (_, labels), _value in series.items():
-        label_map = dict(labels)
-        control_name, parent = names[label_map["uuid"]]
-        assert label_map["control"] == control_name
-        assert label_map.get("parent") == parent
-    return expected_count
+    expected = expected_control_values(document, values, name)
+    assert set(series) == set(expected)
+    for key, value in expected.items():
+        assert same_value(series[key], value), (sorted(key[1]), series[key], value)
+    return len(expected)
 
 
 async def test_every_numeric_state_appears_once_per_owner_with_the_simulators_value(
@@ -123,12 +110,7 @@ async def test_real_structure_files_served_by_the_simulator(
             exporter = await start_exporter(nursery, tmp_path, [miniserver(server)])
             await exporter.wait_until_streaming("home")
             values = (await sim_values(server.port))["values"]
-            expected = sum(
-                1
-                for control, _ in walk_controls(document)
-                for _, uuid in state_refs(control.get("states") or {})
-                if uuid in values
-            )
+            expected = len(expected_control_values(document, values, "home"))
             await poll_async(
                 lambda: _count_is(exporter, "loxone_control_value", expected), within=10
             )
@@ -299,12 +281,7 @@ async def test_structure_change_replaces_series_at_once(tmp_path: Path) -> None:
             await poll(lambda: not exporter.streaming("home"), within=5)
             await exporter.wait_until_streaming("home")
             values = (await sim_values(server.port))["values"]
-            expected = sum(
-                1
-                for control, _ in walk_controls(server.model.document)
-                for _, uuid in state_refs(control.get("states") or {})
-                if uuid in values
-            )
+            expected = len(expected_control_values(server.model.document, values, "home"))
             await poll_async(lambda: _count_is(exporter, "loxone_control_value", expected))
             after = await exporter.samples()
             nursery.cancel_scope.cancel()
@@ -410,12 +387,7 @@ async def test_firmware_quirks_lose_nothing(tmp_path: Path, quirk: FaultKind) ->
             await exporter.wait_until_streaming("home")
             values = (await sim_values(server.port))["values"]
             document = server.model.document
-            expected = sum(
-                1
-                for control, _ in walk_controls(document)
-                for _, uuid in state_refs(control.get("states") or {})
-                if uuid in values
-            )
+            expected = len(expected_control_values(document, values, "home"))
             await poll_async(lambda: _count_is(exporter, "loxone_control_value", expected))
             samples = await exporter.samples()
             nursery.cancel_scope.cancel()

@@ -9,6 +9,9 @@ on virtual time in tests/test_connection_hardening.py.
 
 from __future__ import annotations
 
+import math
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +25,10 @@ from exporter_harness import (
     select,
     start_exporter,
     start_simulator,
-    state_refs,
     value_of,
-    walk_controls,
 )
 from http_client import http_request
+from structure_oracle import expected_control_values
 from test_exporter_e2e import assert_every_numeric_state_once_per_owner
 
 from loxone_trio_exporter.runtime._connection import Timeouts
@@ -89,15 +91,6 @@ CASES = {
 }
 
 
-def expected_value_series(server: Any, values: dict[str, float]) -> int:
-    return sum(
-        1
-        for control, _ in walk_controls(server.model.document)
-        for _, uuid in state_refs(control.get("states") or {})
-        if uuid in values
-    )
-
-
 async def sim_values(port: int) -> dict[str, float]:
     values: dict[str, float] = (await http_request(port, "/sim/values")).json()["values"]
     return values
@@ -117,10 +110,11 @@ async def test_fault_recovery_leaves_the_other_miniserver_alone(tmp_path: Path, 
                 timeouts=FAST,
             )
             await exporter.wait_until_streaming("faulty", "other")
+            injected_at = time.time()  # the owner's wall clock
             for fault in case.faults:
                 faulty.inject(fault)
             if case.waits is not None:
-                samples = await _while_waiting(exporter, case)
+                samples = await _while_waiting(exporter, case, injected_at)
             else:
                 samples = await _after_recovery(exporter, faulty, case)
             assert other.accounts.logins_ok == 1  # never disturbed
@@ -151,7 +145,7 @@ async def _after_recovery(exporter: Any, faulty: Any, case: Case) -> dict[Any, f
         await poll_async(counted, within=10)
     await exporter.wait_until_streaming("faulty")
     values = await sim_values(faulty.port)
-    expected = expected_value_series(faulty, values)
+    expected = len(expected_control_values(faulty.model.document, values, "faulty"))
 
     async def complete() -> bool:
         samples = await exporter.samples()
@@ -169,21 +163,38 @@ async def _after_recovery(exporter: Any, faulty: Any, case: Case) -> dict[Any, f
     return samples
 
 
-async def _while_waiting(exporter: Any, case: Case) -> dict[Any, float]:
-    def waiting() -> bool:
-        views = {view.name: view for view in exporter.handle.owner.views()}
-        return not views["faulty"].streaming and "next try" in views["faulty"].state
-
-    await poll(waiting, within=5)
-    await trio.sleep(0.5)  # long enough for several retries, were it retrying
-    samples: dict[Any, float] = await exporter.samples()
-    assert value_of(samples, "loxone_up", miniserver="faulty") == 0
-    assert (
-        value_of(
-            samples, "loxone_exporter_reconnects_total", miniserver="faulty", reason=case.reason
-        )
-        == 1
-    )
+def _next_try(exporter: Any) -> int | None:
+    """The seconds until the faulty Miniserver's next try, as its view counts them down; None
+    unless it is waiting with a next try set."""
     views = {view.name: view for view in exporter.handle.owner.views()}
-    assert f"{case.waits:.0f}" in views["faulty"].state or "min" in views["faulty"].state
+    found = re.search(r"; next try in ([0-9]+) s$", views["faulty"].state)
+    return None if found is None or views["faulty"].streaming else int(found[1])
+
+
+async def _while_waiting(exporter: Any, case: Case, injected_at: float) -> dict[Any, float]:
+    assert case.waits is not None
+    await poll(lambda: _next_try(exporter) is not None, within=5)
+    first = _next_try(exporter)
+    read_at = time.time()
+    # The wait began between the injection and this reading, and the view rounds up.
+    assert first is not None
+    assert math.ceil(case.waits - (read_at - injected_at)) <= first <= case.waits
+    # Watch the countdown go down by two: more than a second, five times FAST's longest backoff
+    # step. Had the connection taken that step instead of the wait, it would be connecting or
+    # streaming again, or counting a second reconnect, by then.
+    assert 5 * FAST.reconnect_cap <= 1.0
+    with trio.fail_after(5):
+        while True:
+            left = _next_try(exporter)
+            assert left is not None, "the connection tried again before the wait was over"
+            if left <= first - 2:
+                break
+            await trio.sleep(0.02)
+    samples: dict[Any, float] = await exporter.samples()
+    assert _next_try(exporter) is not None
+    assert value_of(samples, "loxone_up", miniserver="faulty") == 0
+    reconnects = select(samples, "loxone_exporter_reconnects_total", miniserver="faulty")
+    assert {dict(labels)["reason"]: n for (_, labels), n in reconnects.items() if n} == {
+        case.reason: 1.0
+    }
     return samples

@@ -6,9 +6,11 @@ import json
 import logging
 import operator
 
+from exporter_harness import walk_controls
 from owner_feed import (
     WallClock,
     expected_control_values,
+    expected_global_values,
     family,
     family_series,
     feed,
@@ -22,11 +24,9 @@ from owner_feed import (
     structure_ready,
     tables,
 )
+from structure_oracle import expected_info, state_owners, without_label
 
 from loxone_trio_exporter.exposition import Renderer
-from loxone_trio_exporter.protocol import (
-    uuid_to_str,
-)
 from loxone_trio_exporter.runtime._messages import (
     ConnectionRemoved,
     ConnectionState,
@@ -37,7 +37,6 @@ from loxone_trio_exporter.runtime._messages import (
     TokenUpdated,
 )
 from loxone_trio_exporter.simulator import SimulatedMiniserver
-from loxone_trio_exporter.structure import OwnerKind
 
 # ------------------------------------------------------------------------------ values per owner
 
@@ -56,37 +55,35 @@ def test_every_numeric_state_appears_once_per_owner_with_the_simulators_value():
     expected = expected_control_values("home", home) | expected_control_values("office", office)
     assert rendered_family(owner, "loxone_control_value") == expected
     # Global states too, labelled by their globalStates name.
-    current = home.values_snapshot()["values"]
-    globals_ = rendered_family(owner, "loxone_global_value")
-    for name, uuid in home.structure.global_states.items():
-        if uuid in current:
-            key = ("loxone_global_value", frozenset({"miniserver": "home", "state": name}.items()))
-            assert globals_[key] == current[uuid]
+    assert rendered_family(owner, "loxone_global_value") == (
+        expected_global_values("home", home) | expected_global_values("office", office)
+    )
+    info = without_label(rendered_family(owner, "loxone_control_info"), "unit")
+    assert info == expected_info(home.document, "home") | expected_info(office.document, "office")
+    assert set(rendered_family(owner, "loxone_control_info").values()) == {1.0}
 
 
 def test_a_shared_state_uuid_updates_every_owner():
     model = SimulatedMiniserver.generate(60, seed=1)
-    index = model.state_index
+    owners = state_owners(model.document, "home")
+    values = model.values_snapshot()["values"]
     shared = [
-        raw
-        for raw in index
-        if sum(owner.kind is OwnerKind.CONTROL for owner in index.owners(raw)) > 1
-        and uuid_to_str(raw) in model.values_snapshot()["values"]
+        uuid
+        for uuid, labels in owners.items()
+        if len({dict(owner)["uuid"] for owner in labels}) > 1 and uuid in values
     ]
     assert shared, "the generated structure shares state UUIDs between controls"
     owner = make_owner()
     start_streaming(owner, "home", model)
-    uuid = uuid_to_str(shared[0])
-    feed(owner, tables("home", [model.set_value(uuid, 42.5)]))
-    controls = [o.control for o in index.owners(shared[0]) if o.control is not None]
-    updated = [
-        labels
-        for labels, value in series_of(owner, "loxone_control_value").items()
-        if value == 42.5
-    ]
-    assert sorted(dict(labels)["uuid"] for labels in updated) == sorted(
-        control.uuid_action for control in controls
-    )
+    for number, uuid in enumerate(shared):
+        before = rendered_family(owner, "loxone_control_value")
+        new_value = 10_000.5 + number  # no state of the generated structure holds such a value
+        assert new_value not in before.values()
+        feed(owner, tables("home", [model.set_value(uuid, new_value)]))
+        after = rendered_family(owner, "loxone_control_value")
+        changed = {key: value for key, value in after.items() if before.get(key) != value}
+        assert changed == {("loxone_control_value", labels): new_value for labels in owners[uuid]}
+    assert rendered_family(owner, "loxone_control_value") == expected_control_values("home", model)
 
 
 def test_series_order_and_lineage_are_kept_between_snapshots():
@@ -113,7 +110,7 @@ def test_a_structure_change_replaces_the_series_at_once():
     owner = make_owner()
     start_streaming(owner, "home", model)
     feed(owner, tables("home", model.step(500)))
-    old_controls = {c.uuid_action for c in model.structure.walk_controls()}
+    old_controls = {control["uuidAction"] for control, _ in walk_controls(model.document)}
     events_before = series_of(owner, "loxone_exporter_events_total")
     owner.apply(SessionLost("home", ReconnectReason.CLOSED, "closed"), 1.0)
 
@@ -121,9 +118,9 @@ def test_a_structure_change_replaces_the_series_at_once():
     owner.apply(structure_ready("home", model), 2.0)
     # No value of the old structure survives, not even of controls that are still there.
     assert series_of(owner, "loxone_control_value") == {}
-    new_controls = {c.uuid_action for c in model.structure.walk_controls()}
-    info = {dict(labels)["uuid"] for labels in series_of(owner, "loxone_control_info")}
-    assert info == new_controls
+    new_controls = {control["uuidAction"] for control, _ in walk_controls(model.document)}
+    info = without_label(rendered_family(owner, "loxone_control_info"), "unit")
+    assert info == expected_info(model.document, "home")
     assert old_controls - new_controls
     assert new_controls - old_controls
 
@@ -357,3 +354,9 @@ def test_label_sets_are_unique_on_a_real_structure(shared_fixture):
         expected_control_values("home", models["home"])
         | expected_control_values("office", models["office"])
     )
+    assert rendered_family(owner, "loxone_global_value") == (
+        expected_global_values("home", models["home"])
+        | expected_global_values("office", models["office"])
+    )
+    info = without_label(rendered_family(owner, "loxone_control_info"), "unit")
+    assert info == expected_info(document, "home") | expected_info(document, "office")
