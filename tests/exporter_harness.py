@@ -207,19 +207,5 @@ def state_refs(states: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield name, ref
 
 
-def expected_control_values(
-    document: Mapping[str, Any], values: Mapping[str, float]
-) -> dict[tuple[str, str], float]:
-    """(control uuidAction, state label) -> value, for every owner of a numeric state."""
-    expected: dict[tuple[str, str], float] = {}
-    for control, _parent in walk_controls(document):
-        for label, uuid in state_refs(control.get("states") or {}):
-            if uuid in values:
-                key = (control["uuidAction"], label)
-                assert key not in expected, f"the test's walk found {key} twice"
-                expected[key] = values[uuid]
-    return expected
-
-
 def same_value(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12)
