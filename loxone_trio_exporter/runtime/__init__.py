@@ -8,6 +8,7 @@ from ._connections import ConnectionRegistry, PreparedConnection
 from ._endings import SessionEnded
 from ._facts import BuildInfo
 from ._identity import installation_uuid
+from ._memory import return_large_blocks_at_once
 from ._messages import Message
 from ._owner import StateOwner
 from ._reload import (
@@ -40,5 +41,6 @@ __all__ = [
     "TokenStore",
     "installation_uuid",
     "plan_reload",
+    "return_large_blocks_at_once",
     "summary",
 ]

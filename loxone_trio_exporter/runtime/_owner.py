@@ -65,6 +65,12 @@ def export_filter(export: ExportConfig) -> ExportFilter:
     )
 
 
+#: A table this large (a flood, say) leaves megabytes of freed heap behind...
+LARGE_TABLE_BYTES = 1024 * 1024
+#: ...which are given back this long after the last such table was applied.
+TRIM_AFTER_LARGE_TABLES_SECONDS = 0.5
+
+
 class StateOwner:
     """Applies connection messages, publishes snapshots and the pages' view of each Miniserver.
 
@@ -100,6 +106,7 @@ class StateOwner:
         # The config this owner starts with was loaded successfully: no reload has failed.
         self._reload = ReloadStatus(successful=True, last_success_unix=wall_clock())
         self._snapshot: Snapshot | None = None
+        self._trim_at = math.inf  # when to give freed memory back (after large tables)
 
     # --- the task --------------------------------------------------------------------------------
 
@@ -117,8 +124,12 @@ class StateOwner:
         async with receive_channel:
             task_status.started()
             while True:
-                self.drop_stale(trio.current_time())
-                deadline = self.next_stale_deadline()
+                now = trio.current_time()
+                self.drop_stale(now)
+                if now >= self._trim_at:
+                    self._trim_at = math.inf
+                    release_free_memory()
+                deadline = min(self.next_stale_deadline(), self._trim_at)
                 message: Message | None = None
                 try:
                     if deadline == math.inf:  # the usual case: no cancel scope per message
@@ -163,6 +174,10 @@ class StateOwner:
         finally:
             if isinstance(message, TablesReceived):
                 message.applied()  # its bytes no longer count against its connection
+                if message.size >= LARGE_TABLE_BYTES:
+                    # Its pages go back to the system once such tables stop coming (issue 13:
+                    # memory after a flood of 15 MiB tables); a trim per table would cost more.
+                    self._trim_at = now + TRIM_AFTER_LARGE_TABLES_SECONDS
 
     def _apply(self, message: Message, now: float) -> None:
         state = self._miniservers.get(message.miniserver)
@@ -301,7 +316,7 @@ class StateOwner:
         if shift and self._stale_at:
             self._stale_at = {name: at + shift for name, at in self._stale_at.items()}
             if self._stale_wait is not None:  # ``run`` waits for the old deadline: move it
-                self._stale_wait.deadline = self.next_stale_deadline()
+                self._stale_wait.deadline = min(self.next_stale_deadline(), self._trim_at)
 
     def record_reload(self, *, successful: bool) -> None:
         """What the ``loxone_exporter_config_last_reload_*`` gauges say."""

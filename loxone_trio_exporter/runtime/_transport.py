@@ -31,6 +31,7 @@ from ..config import MiniserverConfig
 from ..errors import UnavailableError
 from ..protocol import ResponseCode
 from ._endings import SessionEnded, closed
+from ._memory import release_free_memory
 from ._messages import ReconnectReason
 
 #: ``httpsStatus`` values of ``jdev/cfg/apiKey`` (§1.2).
@@ -421,7 +422,12 @@ async def open_websocket(
         if len(leaves) != 1:
             raise
         ending = _as_ending(leaves[0], booting_retry)
+        leaves.clear()  # their tracebacks hold the library's frames, and a refused message
     if ending is not None:
+        if isinstance(ending, SessionEnded) and ending.protocol_error:
+            # A refused message (over the limit, or malformed) leaves megabytes of freed
+            # fragments in the heap: give them back now (issue 13, refused structures).
+            release_free_memory()
         # Raised here, not in the ``except``: there its context would be the group, which
         # holds it, and that cycle (with a refused message in its frames) would live until the
         # cyclic collector runs.
