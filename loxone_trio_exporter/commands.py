@@ -92,6 +92,12 @@ def add_demo_parser(subparsers: Any) -> None:
         "--rate", type=float, default=20.0, help="state changes per second (default 20)"
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--firmware",
+        metavar="VERSION",
+        help="the firmware the simulated Miniserver plays (default: a current one); 9.2 and "
+        "older log in by password hash, 9.3 to 10.1 with gettoken",
+    )
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -134,6 +140,14 @@ def run_demo(args: argparse.Namespace) -> int:
     if not args.rate >= 0:
         print("loxone-trio-exporter demo: --rate must be >= 0", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    if args.firmware is not None:
+        from .protocol import UnsupportedFirmware, login_era  # noqa: PLC0415 - as below
+
+        try:
+            login_era(args.firmware)
+        except UnsupportedFirmware as exc:
+            print(f"loxone-trio-exporter demo: --firmware: {exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
     configure_logging(args.log_level, "text")
     return _run_until_signal(partial(_demo, args), (args.listen,))
 
@@ -227,7 +241,12 @@ async def _demo(args: argparse.Namespace) -> None:
         async with trio.open_nursery() as nursery:
             simulator = await nursery.start(
                 serve_simulator,
-                SimulatorOptions(port=0, controls=args.controls, rate=args.rate),
+                SimulatorOptions(
+                    port=0,
+                    controls=args.controls,
+                    rate=args.rate,
+                    **({"firmware_version": args.firmware} if args.firmware else {}),
+                ),
             )
             port = simulator.ports[0]
             config = Config(

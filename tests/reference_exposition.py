@@ -51,7 +51,14 @@ MAX_TEXT_LENGTH = 200
 RECONNECT_REASONS = (
     *("unreachable", "booting", "auth_failed", "closed", "connection_lost", "keepalive_timeout"),
     *("idle_timeout", "reply_timeout", "out_of_service", "protocol_error", "refused"),
-    *("structure_error", "tls_error", "blocked", "user_changed", "user_disabled"),
+    *(
+        "structure_error",
+        "unsupported_firmware",
+        "tls_error",
+        "blocked",
+        "user_changed",
+        "user_disabled",
+    ),
     *("update_in_progress", "no_event_slots", "internal_error"),
 )
 GENERATIONS = {0: "Gen 1", 1: "Go Gen 1", 2: "Gen 2", 3: "Go Gen 2", 4: "Compact"}

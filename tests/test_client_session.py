@@ -23,6 +23,7 @@ from loxone_trio_exporter.protocol import (
     DaytimerStatesReceived,
     HashAlgorithm,
     KeepaliveReceived,
+    LoginEra,
     MessageIdentifier,
     MessageReader,
     OutOfService,
@@ -37,6 +38,8 @@ from loxone_trio_exporter.protocol import (
     frame_binary_message,
     frame_text_message,
     is_encrypted_command,
+    legacy_hash,
+    login_era,
     unix_to_loxone_time,
 )
 from loxone_trio_exporter.protocol._session import (
@@ -65,6 +68,7 @@ from loxone_trio_exporter.protocol._session_states import (
     Step,
 )
 from loxone_trio_exporter.simulator._accounts import Accounts, User
+from loxone_trio_exporter.simulator._firmware import Firmware
 from loxone_trio_exporter.simulator._model import SimulatedMiniserver
 from loxone_trio_exporter.simulator._session import Close, Send, ServerSession
 
@@ -446,6 +450,99 @@ def test_kill_token_closes_the_session() -> None:
     assert pair.commands()[-1].startswith("jdev/sys/killtoken/")
     with pytest.raises(LocalProtocolError):
         pair.client.receive(build_header(MessageIdentifier.KEEPALIVE, 0))
+
+
+# --- firmware eras (protocol doc §4.1, §4.2) ------------------------------------------------
+
+
+def old_firmware(
+    version: str,
+    user: User = SHA256_USER,
+    *,
+    accounts: Accounts | None = None,
+    **client_options: object,
+) -> Pair:
+    """A client of the era ``login_era(version)`` against a server playing ``version``."""
+    if accounts is None:
+        accounts = Accounts(
+            [SHA1_USER, SHA256_USER], omit_hash_alg=True, random_bytes=counter_random
+        )
+    return connect(
+        user,
+        accounts=accounts,
+        server_options={"firmware": Firmware.of(version)},
+        era=login_era(version),
+        **client_options,
+    )
+
+
+def test_hash_login_on_firmware_9_1_needs_no_key_exchange_and_gives_no_token() -> None:
+    pair = old_firmware("9.1.10.30", public_key_text=None, session_key=None, salt=None)
+    events = pair.start()
+    assert kinds(events) == [Authenticated, StructureLoaded, UpdatesEnabled, *TABLE_TYPES]
+    assert of_type(events, Authenticated) == [Authenticated(None, via_token=False)]
+    assert pair.client.state is ClientState.STREAMING
+    key_reply, login = pair.sent[:2]
+    assert key_reply == "jdev/sys/getkey"
+    assert login.startswith("authenticate/")
+    assert not any(is_encrypted_command(c) for c in pair.sent)
+    with pytest.raises(LocalProtocolError, match="no token"):
+        pair.client.request_token_refresh(STORED)
+
+
+def test_hash_login_hashes_user_and_password_with_the_one_time_key() -> None:
+    # The known answer: HMAC-SHA1 keyed with the decoded key, of "user:password" (§4.1, §8.4).
+    key = "33323346364341453435414635323433344239343045334230344143334133304443434544304538"
+    assert legacy_hash("user", "29798721D364CF650CC24C3C2B8F6CF5F73C204C", key) == (
+        "e3f9c5020c414d7601ae2b44d329bd97d9bb5b8c"
+    )
+
+
+def test_hash_login_with_a_wrong_password_is_an_authentication_failure() -> None:
+    pair = old_firmware("9.1.10.30", User(SHA256_USER.name, "wrong", HashAlgorithm.SHA1))
+    failed = failure(pair.start())
+    assert (failed.code, failed.auth_failure) == (401, True)
+
+
+def test_firmware_10_0_logs_in_with_gettoken_and_refreshes_with_refreshtoken() -> None:
+    pair = old_firmware("10.0.9.3")
+    events = pair.start()
+    assert pair.client.state is ClientState.STREAMING, events
+    (acquired,) = of_type(events, TokenAcquired)
+    assert acquired.token.hash_algorithm is HashAlgorithm.SHA1  # no hashAlg before 10.4
+    assert any(c.startswith("jdev/sys/gettoken/") for c in pair.commands())
+    (refreshed,) = without_commands(pair.run(pair.client.request_token_refresh(acquired.token)))
+    assert isinstance(refreshed, TokenAcquired)
+    assert pair.commands()[-1].startswith("jdev/sys/refreshtoken/")
+    assert pair.server.token == refreshed.token.token
+
+    again = old_firmware("10.0.9.3", accounts=pair.accounts, stored_token=refreshed.token)
+    assert kinds(again.start())[0] is Authenticated  # authwithtoken, no second gettoken
+    assert not any(c.startswith("jdev/sys/gettoken/") for c in again.commands())
+
+
+@pytest.mark.parametrize(
+    ("version", "era", "refused"),
+    [
+        ("10.0.9.3", LoginEra.JWT, "jdev/sys/getjwt/"),  # getjwt came with 10.1.12.5
+        ("15.3.10.21", LoginEra.HASH, "authenticate/"),  # the hash login went with 9.3
+    ],
+)
+def test_a_login_the_firmware_does_not_know_is_refused_as_a_real_one_refuses_it(
+    version: str, era: LoginEra, refused: str
+) -> None:
+    accounts = Accounts([SHA1_USER, SHA256_USER], omit_hash_alg=True, random_bytes=counter_random)
+    pair = connect(
+        SHA256_USER, accounts=accounts, server_options={"firmware": Firmware.of(version)}, era=era
+    )
+    failed = failure(pair.start())
+    assert failed.code == 400  # before authentication an unknown command is a bad request
+    assert pair.commands()[-1].startswith(refused)
+
+
+def test_a_hash_login_takes_no_stored_token() -> None:
+    with pytest.raises(ValueError, match="no token"):
+        make_client(era=LoginEra.HASH, stored_token=STORED)
 
 
 def test_login_in_clear_over_tls() -> None:

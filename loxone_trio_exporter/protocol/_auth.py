@@ -241,6 +241,17 @@ def getkey_command() -> str:
     return "jdev/sys/getkey"
 
 
+def legacy_hash(user: str, password: str, key_hex: str) -> str:
+    """The hash of a legacy login (firmware before 9.3, §4.1): HMAC-SHA1 of ``user:password``
+    keyed with the decoded one-time key of ``jdev/sys/getkey``."""
+    return hmac_hex(key_hex, f"{user}:{password}", HashAlgorithm.SHA1)
+
+
+def authenticate_command(hash_hex: str) -> str:
+    """Log in the legacy way (firmware before 9.3); ``hash_hex`` comes from ``legacy_hash``."""
+    return f"authenticate/{_segment(hash_hex)}"
+
+
 def getkey2_command(user: str) -> str:
     """One-time key, user salt and hash algorithm for ``user``."""
     return f"jdev/sys/getkey2/{_segment(user)}"
@@ -294,6 +305,11 @@ def authwithtoken_command(hash_hex: str, user: str) -> str:
 def refreshjwt_command(hash_hex: str, user: str) -> str:
     """Renew the token; the reply carries a new one (``token_hash`` of the current one)."""
     return f"jdev/sys/refreshjwt/{_segment(hash_hex)}/{_segment(user)}"
+
+
+def refreshtoken_command(hash_hex: str, user: str) -> str:
+    """Renew a legacy token (firmware before 10.1.12.5); the reply may carry a new one."""
+    return f"jdev/sys/refreshtoken/{_segment(hash_hex)}/{_segment(user)}"
 
 
 def checktoken_command(hash_hex: str, user: str) -> str:

@@ -222,7 +222,9 @@ def parse_api_key_value(value: object) -> ApiKeyInfo:
 
 def encode_api_key_value(info: ApiKeyInfo) -> str:
     """Write an apiKey value the way real Miniservers do: single-quoted pseudo-JSON."""
-    parts = [f"'snr':'{info.serial}'", f"'version':'{info.version}'"]
+    parts = [f"'snr':'{info.serial}'"]
+    if info.version:  # some old firmware leaves it to jdev/cfg/version
+        parts.append(f"'version':'{info.version}'")
     if info.https_status is not None:
         parts.append(f"'httpsStatus':{info.https_status}")
     if info.has_event_slots is not None:

@@ -36,15 +36,20 @@ from ._auth import (
     HashAlgorithm,
     KeyInfo,
     TokenPermission,
+    authenticate_command,
     authwithtoken_command,
     credential_hash,
     getjwt_command,
     getkey2_command,
+    getkey_command,
+    gettoken_command,
     keyexchange_command,
     killtoken_command,
+    legacy_hash,
     parse_getkey2_value,
     parse_token_value,
     refreshjwt_command,
+    refreshtoken_command,
     token_hash,
 )
 from ._codes import ResponseCode
@@ -57,6 +62,7 @@ from ._crypto import (
     load_public_key,
 )
 from ._events import Event, FileReceived, KeepaliveReceived, OutOfService, TextReply
+from ._firmware import LoginEra
 from ._reader import MessageReader
 from ._replies import LLReply, normalize_command, parse_structure_version, value_as_mapping
 from ._session_states import (
@@ -173,6 +179,8 @@ class ClientSession:
     refused); the session keeps it only until the login is done: the caller holds the token.
     ``cached_last_modified``: the ``lastModified`` of the structure the caller has; when
     LoxAPPversion3 answers the same, the structure is not downloaded (``None``: always).
+    ``era``: how this firmware logs in (``login_era`` of its version): getjwt, gettoken, or a
+    hash login without key exchange or token (then neither a public key nor a stored token).
     """
 
     def __init__(
@@ -189,6 +197,7 @@ class ClientSession:
         stored_token: StoredToken | None = None,
         cached_last_modified: str | None = None,
         tls: bool = False,
+        era: LoginEra = LoginEra.JWT,
     ) -> None:
         if not user:
             raise ValueError("user must not be empty")
@@ -196,9 +205,12 @@ class ClientSession:
             raise ValueError("client_uuid must not be empty")
         if not 0 <= permission <= MAX_PERMISSION:
             raise ValueError(f"permission must be a bit set up to {MAX_PERMISSION:#x}")
+        if not era.has_tokens and stored_token is not None:
+            raise ValueError("a hash login (firmware before 9.3) has no token to log in with")
+        self._era = era
         self._cipher: _CommandCipher | None = None
         self._keyexchange: str | None = None
-        if not tls:
+        if not tls and era.has_tokens:
             if public_key_text is None or session_key is None or salt is None:
                 raise ValueError("public_key_text, session_key and salt are required unless tls")
             self._cipher = _CommandCipher(session_key, salt)
@@ -251,6 +263,9 @@ class ClientSession:
 
     def start(self) -> list[str]:
         """The first commands to send once the socket is open (the key exchange)."""
+        if not self._era.has_tokens:
+            self._lifecycle.advance(Step.START_IN_CLEAR)
+            return [self._send(Request.HASH_KEY, getkey_command()).text]
         if self._keyexchange is None:
             self._lifecycle.advance(Step.START_IN_CLEAR)
             return [self._send(Request.LOGIN_KEY, getkey2_command(self._user)).text]
@@ -303,6 +318,9 @@ class ClientSession:
             if self._cipher is None:
                 raise ValueError("next_salt needs command encryption, which tls does without")
             _check_salt(next_salt, "next_salt")
+        if not self._era.has_tokens:
+            self._lifecycle.fail_locally()
+            raise LocalProtocolError("a hash login (firmware before 9.3) has no token")
         self._lifecycle.advance(step)
         self._token = token
         return [self._send(Request.TOKEN_KEY, getkey2_command(self._user), next_salt).text]
@@ -371,6 +389,21 @@ class ClientSession:
         self._lifecycle.advance(Step.KEY_EXCHANGED, remote=True)
         return [self._send(Request.LOGIN_KEY, getkey2_command(self._user))]
 
+    def _on_hash_key(self, reply: LLReply) -> list[SessionEvent]:
+        if not reply.ok:
+            return self._refused("getkey", reply, authenticating=True)
+        if not isinstance(reply.value, str):
+            raise RemoteProtocolError("getkey reply: the key must be a string")
+        hash_hex = legacy_hash(self._user, self._password, reply.value)
+        self._lifecycle.advance(Step.KEY_RECEIVED, remote=True)
+        return [self._send(Request.HASH_AUTH, authenticate_command(hash_hex))]
+
+    def _on_hash_auth(self, reply: LLReply) -> list[SessionEvent]:
+        if not reply.ok:
+            return self._refused("authenticate", reply, authenticating=True)
+        self._lifecycle.advance(Step.AUTHENTICATED, remote=True)
+        return [Authenticated(None, via_token=False), self._send(Request.VERSION, VERSION_COMMAND)]
+
     def _on_login_key(self, reply: LLReply) -> list[SessionEvent]:
         if not reply.ok:
             return self._refused("getkey2", reply, authenticating=True)
@@ -382,7 +415,8 @@ class ClientSession:
         hash_hex = credential_hash(
             self._user, self._password, key.key_hex, key.salt, key.hash_algorithm
         )
-        command = getjwt_command(
+        request = getjwt_command if self._era is LoginEra.JWT else gettoken_command
+        command = request(
             hash_hex, self._user, self._permission, self._client_uuid, self._client_info
         )
         return [self._send(Request.JWT, command)]
@@ -401,11 +435,12 @@ class ClientSession:
         return [Authenticated(info, via_token=True), self._send(Request.VERSION, VERSION_COMMAND)]
 
     def _on_jwt(self, reply: LLReply) -> list[SessionEvent]:
+        verb = "getjwt" if self._era is LoginEra.JWT else "gettoken"
         if not reply.ok:
-            return self._refused("getjwt", reply, authenticating=True)
-        info = parse_token_value(_mapping(reply.value, "getjwt"))
+            return self._refused(verb, reply, authenticating=True)
+        info = parse_token_value(_mapping(reply.value, verb))
         if info.token is None:
-            raise RemoteProtocolError("getjwt reply carries no token")
+            raise RemoteProtocolError(f"{verb} reply carries no token")
         self._lifecycle.advance(Step.AUTHENTICATED, remote=True)
         return [
             self._acquired(info.token, info.valid_until),
@@ -455,7 +490,8 @@ class ClientSession:
         hash_hex = token_hash(self._borrowed_token().token, key.key_hex, key.hash_algorithm)
         if self.token_operation is TokenOperation.KILLING:
             return [self._send(Request.KILL, killtoken_command(hash_hex, self._user))]
-        return [self._send(Request.REFRESH, refreshjwt_command(hash_hex, self._user))]
+        refresh = refreshjwt_command if self._era is LoginEra.JWT else refreshtoken_command
+        return [self._send(Request.REFRESH, refresh(hash_hex, self._user))]
 
     def _on_refresh(self, reply: LLReply) -> list[SessionEvent]:
         if not reply.ok:  # the socket stays authenticated; only the token is gone
@@ -518,6 +554,8 @@ class ClientSession:
 
 _REPLY_HANDLERS: Mapping[Request, Callable[[ClientSession, LLReply], list[SessionEvent]]] = {
     Request.KEY_EXCHANGE: ClientSession._on_keyexchange,
+    Request.HASH_KEY: ClientSession._on_hash_key,
+    Request.HASH_AUTH: ClientSession._on_hash_auth,
     Request.LOGIN_KEY: ClientSession._on_login_key,
     Request.TOKEN_AUTH: ClientSession._on_token_auth,
     Request.JWT: ClientSession._on_jwt,

@@ -223,9 +223,11 @@ class Request(enum.Enum):
     """The request in flight (at most one, §2.2): it decides what the next reply means."""
 
     KEY_EXCHANGE = enum.auto()
-    LOGIN_KEY = enum.auto()  # getkey2 before getjwt or authwithtoken
+    HASH_KEY = enum.auto()  # getkey before authenticate (firmware before 9.3)
+    HASH_AUTH = enum.auto()  # authenticate/{hash}
+    LOGIN_KEY = enum.auto()  # getkey2 before getjwt/gettoken or authwithtoken
     TOKEN_AUTH = enum.auto()  # authwithtoken
-    JWT = enum.auto()  # getjwt
+    JWT = enum.auto()  # getjwt, or gettoken before firmware 10.1.12.5
     VERSION = enum.auto()  # LoxAPPversion3
     STRUCTURE = enum.auto()  # data/LoxAPP3.json
     ENABLE = enum.auto()  # enablebinstatusupdate
@@ -238,14 +240,16 @@ _GETKEY2 = ("jdev/sys/getkey2/",)
 # How the (decrypted, percent-decoded, jdev/-spelled, lower-cased) echo of each request starts.
 ECHO_PREFIXES: Mapping[Request, tuple[str, ...]] = {
     Request.KEY_EXCHANGE: ("jdev/sys/keyexchange/",),
+    Request.HASH_KEY: ("jdev/sys/getkey",),
+    Request.HASH_AUTH: ("authenticate/", "jdev/sys/authenticate/"),
     Request.LOGIN_KEY: _GETKEY2,
     Request.TOKEN_AUTH: ("authwithtoken/", "jdev/sys/authwithtoken/"),
-    Request.JWT: ("jdev/sys/getjwt/",),
+    Request.JWT: ("jdev/sys/getjwt/", "jdev/sys/gettoken/"),
     Request.VERSION: ("jdev/sps/loxappversion3",),
     Request.STRUCTURE: ("data/loxapp3.json",),
     Request.ENABLE: ("jdev/sps/enablebinstatusupdate",),
     Request.TOKEN_KEY: _GETKEY2,
-    Request.REFRESH: ("jdev/sys/refreshjwt/",),
+    Request.REFRESH: ("jdev/sys/refreshjwt/", "jdev/sys/refreshtoken/"),
     Request.KILL: ("jdev/sys/killtoken/",),
 }
 SENT_IN_CLEAR = frozenset(
@@ -264,6 +268,8 @@ _REDACTED_PREFIXES = (
     "jdev/sys/gettoken/",
     "authwithtoken/",
     "jdev/sys/refreshjwt/",
+    "jdev/sys/refreshtoken/",
+    "authenticate/",
     "jdev/sys/checktoken/",
     "jdev/sys/killtoken/",
 )
@@ -312,13 +318,15 @@ class TokenAcquired:
 
 @attrs.frozen
 class Authenticated:
-    """The socket is authenticated: by getjwt, or by the stored token (``via_token``).
+    """The socket is authenticated: by getjwt/gettoken, by the stored token (``via_token``), or
+    by a legacy hash login.
 
     ``token`` is the reply: validUntil, tokenRights, unsecurePass (warn about a weak password);
-    its ``token`` is ``None`` after authwithtoken, whose reply carries none.
+    its ``token`` is ``None`` after authwithtoken, whose reply carries none. A hash login (firmware
+    before 9.3) has no token at all: ``token`` is ``None``.
     """
 
-    token: TokenInfo
+    token: TokenInfo | None
     via_token: bool
 
 

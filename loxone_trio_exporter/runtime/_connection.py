@@ -20,21 +20,24 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
+import attrs
 import trio
 
 from ..backoff import Backoff
 from ..config import MiniserverConfig
 from ..errors import RemoteProtocolError, UnavailableError
 from ..protocol import (
-    ApiKeyInfo,
     ClientSession,
+    LoginEra,
     ResponseCode,
     SessionKey,
+    UnsupportedFirmware,
+    login_era,
     parse_api_key_value,
     parse_ll_reply,
 )
 from ._backpressure import TableBudget
-from ._endings import AUTH_FAILURE_CAP_SECONDS, SessionEnded
+from ._endings import AUTH_FAILURE_CAP_SECONDS, SessionEnded, unsupported_firmware
 from ._messages import (
     ConnectionState,
     Message,
@@ -67,6 +70,16 @@ Opener = Callable[[Transport], Awaitable[trio.abc.Stream]]
 __all__ = ["MiniserverConnection", "Opener", "Timeouts"]
 
 _T = TypeVar("_T")
+
+
+@attrs.frozen
+class _Announced:
+    """What the HTTP probe learned for the login: how this firmware logs in, and the public
+    key to encrypt commands with (``None``: commands go in clear, as with a hash login or over
+    TLS from firmware 11.2)."""
+
+    era: LoginEra
+    public_key: str | None
 
 
 class MiniserverConnection:
@@ -238,8 +251,8 @@ class MiniserverConnection:
         self._driver = None
         self._restart_detail = None
         await self._report(StatusChanged(self.name, ConnectionState.CONNECTING))
-        info, public_key = await self._probe()
-        session = self._new_session(info, public_key)
+        announced = await self._probe()
+        session = self._new_session(announced)
         driver = SessionDriver(
             self.name,
             session,
@@ -273,8 +286,9 @@ class MiniserverConnection:
         detail, self._restart_detail = self._restart_detail, None
         return detail
 
-    async def _probe(self) -> tuple[ApiKeyInfo, str]:
-        """apiKey (who it is, booting or not, TLS or not), then the public key."""
+    async def _probe(self) -> _Announced:
+        """apiKey (who it is, booting or not, TLS or not, which firmware), then the public key
+        when commands are to be encrypted."""
         probe = probe_transport(self.config, self._ssl_context)
         self._transport = probe
         api_key = await self._http_value(probe, "/jdev/cfg/apiKey")
@@ -286,7 +300,13 @@ class MiniserverConnection:
                 f"unreadable jdev/cfg/apiKey answer: {exc}",
                 protocol_error=True,
             ) from None
-        await self._report(MiniserverIdentified(self.name, info.serial, info.version))
+        # Old firmware may leave the version out of apiKey: jdev/cfg/version says it (§1.2).
+        firmware = info.version or await self._firmware_version(probe)
+        await self._report(MiniserverIdentified(self.name, info.serial, firmware))
+        try:
+            era = login_era(firmware)
+        except UnsupportedFirmware as exc:
+            raise unsupported_firmware(str(exc)) from None
         self._transport = session_transport(
             self.config, self._ssl_context, https_status=info.https_status, serial=info.serial
         )
@@ -301,6 +321,8 @@ class MiniserverConnection:
                 "ws:// with encrypted commands until it is renewed",
                 self.name,
             )
+        if not era.has_tokens or commands_in_clear(self._transport, firmware):
+            return _Announced(era, public_key=None)
         public_key = await self._http_value(self._transport, "/jdev/sys/getPublicKey")
         if not isinstance(public_key, str):
             raise SessionEnded(
@@ -308,7 +330,17 @@ class MiniserverConnection:
                 "jdev/sys/getPublicKey answered no key",
                 protocol_error=True,
             )
-        return info, public_key
+        return _Announced(era, public_key)
+
+    async def _firmware_version(self, transport: Transport) -> str:
+        version = await self._http_value(transport, "/jdev/cfg/version")
+        if not isinstance(version, str):
+            raise SessionEnded(
+                ReconnectReason.PROTOCOL_ERROR,
+                "neither jdev/cfg/apiKey nor jdev/cfg/version says the firmware version",
+                protocol_error=True,
+            )
+        return version
 
     async def _http_value(self, transport: Transport, path: str) -> object:
         response = await self._get(transport, path)
@@ -365,22 +397,23 @@ class MiniserverConnection:
         except UnavailableError as exc:
             raise SessionEnded(ReconnectReason.UNREACHABLE, str(exc)) from None
 
-    def _new_session(self, info: ApiKeyInfo, public_key: str) -> ClientSession:
+    def _new_session(self, announced: _Announced) -> ClientSession:
         cached = self._structure.last_modified if self._structure else None
-        in_clear = commands_in_clear(self._transport, info.version)
+        in_clear = announced.public_key is None
         try:
             return ClientSession(
                 self.config.username,
                 self.config.password,
                 client_uuid=self._client_uuid,
-                public_key_text=None if in_clear else public_key,
+                public_key_text=announced.public_key,
                 session_key=None
                 if in_clear
                 else SessionKey(self._random_bytes(32), self._random_bytes(16)),
                 salt=None if in_clear else self._random_bytes(16).hex(),
-                stored_token=self._tokens.for_login(),
+                stored_token=self._tokens.for_login() if announced.era.has_tokens else None,
                 cached_last_modified=cached,
                 tls=in_clear,
+                era=announced.era,
             )
         except RemoteProtocolError as exc:
             raise SessionEnded(

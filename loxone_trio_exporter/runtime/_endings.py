@@ -11,6 +11,7 @@ blocks this address (close code 4003) or the user: those carry their own wait.
 | 4008 no event slots | 5 minutes |
 | user or password refused | a backoff of its own, doubling up to 10 minutes |
 | booting (503) | 5 s between probes |
+| a firmware without a known login | 10 minutes, logged as an error each time |
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ BLOCKED_DEFAULT_SECONDS = 300.0
 USER_DISABLED_SECONDS = 600.0
 NO_EVENT_SLOTS_SECONDS = 300.0
 AUTH_FAILURE_CAP_SECONDS = 600.0
+#: A firmware is not updated every minute; asking every ten notices an update soon enough.
+UNSUPPORTED_FIRMWARE_SECONDS = 600.0
 _SECONDS_IN_REASON = re.compile(r"\((\d{1,6})\)")
 
 
@@ -137,6 +140,16 @@ def failed(event: SessionFailed) -> SessionEnded:
         return SessionEnded(ReconnectReason.REFUSED, f"{event.reason} (code {event.code})")
     return SessionEnded(
         ReconnectReason.PROTOCOL_ERROR, f"protocol error: {event.reason}", protocol_error=True
+    )
+
+
+def unsupported_firmware(detail: str) -> SessionEnded:
+    """The Miniserver's firmware has no login this exporter knows (``login_era``)."""
+    return SessionEnded(
+        ReconnectReason.UNSUPPORTED_FIRMWARE,
+        detail,
+        retry_after=UNSUPPORTED_FIRMWARE_SECONDS,
+        level=logging.ERROR,
     )
 
 

@@ -42,6 +42,7 @@ class ReconnectReason(enum.Enum):
     PROTOCOL_ERROR = "protocol_error"  # a malformed frame or reply
     REFUSED = "refused"  # a Loxone error code to a command the session needs
     STRUCTURE_ERROR = "structure_error"  # LoxAPP3.json could not be read
+    UNSUPPORTED_FIRMWARE = "unsupported_firmware"  # a firmware whose login is not known
     TLS_ERROR = "tls_error"  # certificate not accepted, or no TLS handshake
     BLOCKED = "blocked"  # close code 4003: too many failed logins from this address
     USER_CHANGED = "user_changed"  # close code 4004 or 4005: the stored token is dropped

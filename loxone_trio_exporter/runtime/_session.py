@@ -376,7 +376,7 @@ class SessionDriver:
 
     async def _on_authenticated(self, event: Authenticated) -> None:
         log.debug("miniserver %s: authenticated (stored token: %s)", self.name, event.via_token)
-        if event.via_token:
+        if event.via_token and event.token is not None:
             self._tokens.confirmed(event.token.valid_until)
         await self._report(StatusChanged(self.name, ConnectionState.LOADING))
         await self._token_updated()

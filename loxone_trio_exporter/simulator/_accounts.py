@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
-from ..protocol import HashAlgorithm, credential_hash
+from ..protocol import HashAlgorithm, credential_hash, legacy_hash
 from ._auth_commands import http_command
 from ._tokens import (
     APP_TOKEN_LIFETIME,
@@ -195,6 +195,17 @@ class Accounts:
         """A getjwt/gettoken login with the socket's one-time ``key`` (``None``: it has none)."""
         user = None if key is None else self._credentials_match(name, hash_hex, key)
         return user if self._admit(user is not None) else None
+
+    def login_with_legacy_hash(self, hash_hex: str, key: str | None) -> User | None:
+        """An ``authenticate/{hash}`` login (firmware before 9.3): the hash names no user, so
+        every user is tried, as the Miniserver must."""
+        found = None
+        if key is not None:
+            for user in self._users.values():
+                if same_text(hash_hex, legacy_hash(user.name, user.password, key)):
+                    found = user
+                    break
+        return found if self._admit(found is not None) else None
 
     def login_with_token(
         self, name: str, hash_hex: str, key: str | None, now_unix: float

@@ -13,7 +13,9 @@ from typing import Any
 import trio
 
 from ..errors import StructureError
+from ..protocol import UnsupportedFirmware
 from ._accounts import User, parse_user_spec
+from ._firmware import DEFAULT_FIRMWARE, Firmware
 from ._server import SimulatorHandle, SimulatorOptions, serve_simulator
 
 DEFAULT_USER = "demo:demo:SHA256"
@@ -76,6 +78,14 @@ def add_simulate_parser(subparsers: Any) -> None:
         "Miniserver serves 80 and 443 (0 picks a free port)",
     )
     parser.add_argument(
+        "--firmware",
+        default=DEFAULT_FIRMWARE,
+        metavar="VERSION",
+        help="the firmware to play (default %(default)s): 9.2 and older log in with "
+        "getkey/authenticate and have no tokens, 9.3 to 10.1.12.4 have gettoken, later ones "
+        "getjwt; commands a version lacks get the answer a real one gives",
+    )
+    parser.add_argument(
         "--omit-hash-alg",
         action="store_true",
         help="answer getkey2 without hashAlg, like firmware before 10.4",
@@ -101,6 +111,12 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         raise ValueError("--count and --controls must be at least 1, --rate at least 0")
     if args.tls_port is not None and not (args.tls and 0 <= args.tls_port <= 65535):
         raise ValueError("--tls-port needs --tls and a port 0..65535")
+    try:
+        Firmware.of(args.firmware)
+    except UnsupportedFirmware:
+        raise ValueError(
+            f"--firmware must be a version such as 10.0.9.3, got {args.firmware!r}"
+        ) from None
     structure = None
     if args.structure is not None:
         structure = _read_structure(args.structure)
@@ -116,6 +132,7 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         tls=args.tls,
         tls_cert_file=args.tls_cert_file,
         tls_port=args.tls_port,
+        firmware_version=args.firmware,
         omit_hash_alg=args.omit_hash_alg,
         idle_timeout_seconds=args.idle_timeout,
     )

@@ -38,6 +38,7 @@ from ..protocol import (
 )
 from ._accounts import Accounts, User
 from ._faults import Fault, FaultError, FaultKind, parse_fault
+from ._firmware import DEFAULT_FIRMWARE, Firmware
 from ._generate import generate_structure
 from ._http import HttpConnection, Request
 from ._model import SimulatedMiniserver
@@ -53,7 +54,6 @@ from ._websocket import (
 log = logging.getLogger(__name__)
 
 WEBSOCKET_PATH = "/ws/rfc6455"
-FIRMWARE_VERSION = "15.3.10.21"
 
 
 @attrs.frozen
@@ -73,7 +73,9 @@ class SimulatorOptions:
     # With tls: also plain HTTP/WS on ``port`` and HTTPS/WSS on this one, as a Gen 2 serves 80 and
     # 443 (0 picks a free port). None: TLS only, on ``port``.
     tls_port: int | None = None
-    firmware_version: str = FIRMWARE_VERSION
+    firmware_version: str = DEFAULT_FIRMWARE
+    # False: apiKey leaves the version out and only jdev/cfg/version says it.
+    version_in_api_key: bool = True
     omit_hash_alg: bool = False
     idle_timeout_seconds: float = 300.0  # a Miniserver closes clients silent for 5 minutes
     auth_timeout_seconds: float = 5.0  # "within the first few seconds" (protocol doc 5.1)
@@ -96,7 +98,10 @@ class SimulatedServer:
         self.options = options
         self.index = index
         self.model = _build_model(options, index)
-        self.accounts = Accounts(options.users, omit_hash_alg=options.omit_hash_alg)
+        self.firmware = Firmware.of(options.firmware_version)
+        self.accounts = Accounts(
+            options.users, omit_hash_alg=options.omit_hash_alg or not self.firmware.hash_alg
+        )
         self.private_key = private_key
         self.ssl_context = ssl_context
         self.public_key_value = _one_line_public_key(private_key)
@@ -134,6 +139,7 @@ class SimulatedServer:
             tls=secure,
             estimated_headers=self.estimated_headers,
             tables_before_ack=self.tables_before_ack,
+            firmware=self.firmware,
         )
 
     def start_streaming(self, client: WebSocketClient) -> None:
@@ -222,13 +228,16 @@ class SimulatedServer:
             value = encode_api_key_value(
                 ApiKeyInfo(
                     serial=_colon_serial(self.model.serial),
-                    version=self.options.firmware_version,
+                    version=self.firmware.version if self.options.version_in_api_key else "",
                     https_status=1 if self.ssl_context else None,
                     has_event_slots=len(self.streaming_clients) < self.options.max_event_clients,
-                    local=True,
+                    local=True if self.firmware.local_flag else None,
                 )
             )
             await conn.respond(200, encode_ll_reply(path[1:].replace("jdev", "dev", 1), value))
+        elif path == "/jdev/cfg/version":
+            body = encode_ll_reply("dev/cfg/version", self.firmware.version)
+            await conn.respond(200, body)
         elif path == "/jdev/sys/getPublicKey":
             body = encode_ll_reply("dev/sys/getPublicKey", self.public_key_value)
             await conn.respond(200, body)

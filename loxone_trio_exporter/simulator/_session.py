@@ -28,6 +28,10 @@ documentation is silent or contradictory:
 - killtoken of this socket's own token: the reply, then ``Close(1000)``.
 - ``on_auth_timeout``: a 420 reply, then ``Close(1008)`` (policy violation).
 - Binary messages from the client: ``Close(1003)`` (RFC 6455: data it cannot accept).
+- ``firmware`` (``_firmware.Firmware``) decides which login commands exist: ``authenticate/``
+  before 9.3, tokens from 9.0.7.25, ``getjwt``/``refreshjwt`` from 10.1.12.5, ``checktoken``
+  from 10.0.9.13, encryption from 8.1.10.14. A command the firmware lacks is answered as any
+  unknown one: 400 before authentication, 404 after.
 - enablebinstatusupdate: the reply, the full tables, then ``StartStreaming`` (tables first with
   ``tables_before_ack``); the full tables always precede any delta.
 """
@@ -61,6 +65,7 @@ from ._auth_commands import (
     strip_prefix,
 )
 from ._encryption import CommandCrypto
+from ._firmware import CURRENT, Firmware
 from ._outputs import (
     Close,
     CodeStyle,
@@ -87,6 +92,9 @@ _BAD = ResponseCode.BAD_REQUEST
 _UNAUTHORIZED = ResponseCode.UNAUTHORIZED
 
 
+_Handler = Callable[[str, ReplyRoute, float], "list[Output] | None"]
+
+
 class MiniserverData(Protocol):
     """What a session needs of the simulated Miniserver's data."""
 
@@ -111,7 +119,9 @@ class ServerSession:
         random_bytes: Callable[[int], bytes] = os.urandom,
         estimated_headers: bool = False,
         tables_before_ack: bool = False,
+        firmware: Firmware = CURRENT,
     ) -> None:
+        self.firmware = firmware
         self.estimated_headers = estimated_headers
         self.tables_before_ack = tables_before_ack
         self._accounts = accounts
@@ -158,7 +168,7 @@ class ServerSession:
         """Handle one text message from the client; never raises, whatever the text."""
         if self._closed:
             return []
-        if not is_encrypted_command(text):
+        if not is_encrypted_command(text) or not self.firmware.encryption:
             return self._dispatch(text, ReplyRoute(echo(text)), now_unix)
         route, command = self._crypto.open(text)
         if command is None:
@@ -190,19 +200,47 @@ class ServerSession:
             return [keepalive_message()]
         if lowered == "jdev/sys/getkey":
             return [route.reply(self._new_key(), style=CodeStyle.KEY)]
-        for handler in (self._keyexchange, self._getkey2, self._request_token, self._auth_token):
+        for handler in self._login_handlers:
             outputs = handler(command, route, now)
             if outputs is not None:
                 return outputs
         if not self.authenticated:
             return [route.reply("", _BAD, style=CodeStyle.COMMAND)]
-        for handler in (self._token_command, self._after_auth):
+        for handler in self._command_handlers:
             outputs = handler(command, route, now)
             if outputs is not None:
                 return outputs
         return [route.reply("", ResponseCode.NOT_FOUND, style=CodeStyle.COMMAND)]
 
-    # Each handler returns None when the command is not its own.
+    # Each handler returns None when the command is not its own; a firmware has those it knows.
+
+    @property
+    def _login_handlers(self) -> list[_Handler]:
+        firmware = self.firmware
+        handlers: list[_Handler] = []
+        if firmware.encryption:
+            handlers.append(self._keyexchange)
+        if firmware.hash_login:
+            handlers.append(self._legacy_login)
+        if firmware.tokens:
+            handlers += [self._getkey2, self._request_token, self._auth_token]
+        return handlers
+
+    @property
+    def _command_handlers(self) -> list[_Handler]:
+        if self.firmware.tokens:
+            return [self._token_command, self._after_auth]
+        return [self._after_auth]
+
+    def _legacy_login(self, command: str, route: ReplyRoute, _now: float) -> list[Output] | None:
+        args = strip_prefix(command, "authenticate/")
+        if args is None:
+            return None
+        user = self._accounts.login_with_legacy_hash(unquote(args), self._take_key())
+        if user is None:
+            return [route.reply(UNAUTHORIZED_VALUE, _UNAUTHORIZED, style=CodeStyle.AUTH)]
+        self._user = user
+        return [route.reply("", style=CodeStyle.AUTH)]
 
     def _keyexchange(self, command: str, route: ReplyRoute, _now: float) -> list[Output] | None:
         args = strip_prefix(command, "jdev/sys/keyexchange/")
@@ -237,7 +275,7 @@ class ServerSession:
 
     def _request_token(self, command: str, route: ReplyRoute, now: float) -> list[Output] | None:
         found = match_table(command, TOKEN_REQUESTS)
-        if found is None:
+        if found is None or (found[0] and not self.firmware.jwt):
             return None
         jwt, args = found
         request = parse_token_request(args)
@@ -273,7 +311,7 @@ class ServerSession:
 
     def _token_command(self, command: str, route: ReplyRoute, now: float) -> list[Output] | None:
         found = match_table(command, TOKEN_VERBS)
-        if found is None:
+        if found is None or not self._knows(command, found[0]):
             return None
         verb, args = found
         parsed = parse_token_args(args)
@@ -295,6 +333,13 @@ class ServerSession:
             self._closed = True
             outputs.append(Close(CLOSE_NORMAL, "token killed"))
         return outputs
+
+    def _knows(self, command: str, verb: str) -> bool:
+        if verb == "check":
+            return self.firmware.check_token
+        if verb == "refresh" and command.lower().startswith("jdev/sys/refreshjwt/"):
+            return self.firmware.jwt
+        return True
 
     def _after_auth(self, command: str, route: ReplyRoute, _now: float) -> list[Output] | None:
         lowered = command.lower()
