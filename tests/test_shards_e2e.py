@@ -24,6 +24,7 @@ from exporter_harness import (
     write_config,
 )
 from http_client import http_request
+from owner_feed import promtool_check
 
 from loxone_trio_exporter.config import Config, MiniserverConfig, ShardConfig, WebConfig
 from loxone_trio_exporter.sharding import assign, shard_of
@@ -207,5 +208,15 @@ async def test_a_reload_with_a_new_count_moves_the_miniservers(tmp_path):
         assert exporter.handle.owner.miniserver_names == two
         await exporter.wait_until_streaming(*two)
         assert await shard_info() == {(SHARD_INFO, frozenset({("index", "0"), ("count", "2")}))}
+
+        # An index the count does not have: nothing changes, the answer says why.
+        write(0)
+        refused = await http_request(exporter.port, "/-/reload", method="POST")
+        assert refused.status == 500
+        assert "shard.count: expected a shard count >= 1, got 0" in refused.body.decode()
+        assert exporter.handle.owner.miniserver_names == two
+        assert await shard_info() == {(SHARD_INFO, frozenset({("index", "0"), ("count", "2")}))}
+        body = (await exporter.scrape()).encode()
+        await trio.to_thread.run_sync(promtool_check, body)  # shard_info among the rest
         exporter.shutdown.set()
         nursery.cancel_scope.cancel()
