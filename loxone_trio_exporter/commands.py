@@ -123,6 +123,15 @@ def run_run(args: argparse.Namespace) -> int:
     setup_logging(config.log, [miniserver.password for miniserver in config.miniservers])
     for warning in permission_warnings(config_file, config):
         log.warning("%s", warning)
+    if config.shard.count > 1:
+        names = ", ".join(miniserver.name for miniserver in config.miniservers) or "none"
+        log.info(
+            "shard %d of %d: this instance runs %d Miniserver(s): %s",
+            config.shard.index,
+            config.shard.count,
+            len(config.miniservers),
+            names,
+        )
     # Absolute: a reload reads the same file, whatever the working directory is then.
     reload_from = ConfigSource(None if config_file is None else config_file.absolute(), environ)
     return _run_until_signal(partial(_serve, config, source=reload_from), config.web.listen)

@@ -24,7 +24,7 @@ import attrs
 import trio
 
 from . import __version__
-from .config import Config
+from .config import Config, own_shard
 from .runtime import (
     BuildInfo,
     ConfigSource,
@@ -87,6 +87,7 @@ async def run_exporter(
     handle's ``reload`` and ``POST /-/reload``. ``setup_logging`` applies a reloaded ``[log]``
     table; without it, logging is left as it is.
     """
+    config = own_shard(config)  # [shard]: only this instance's Miniservers (as load_config gives)
     owner = StateOwner(
         [miniserver.name for miniserver in config.miniservers],
         config.export,
@@ -114,18 +115,27 @@ async def run_exporter(
         )
         for miniserver in config.miniservers:
             registry.start(registry.prepare(miniserver))
-        reload = None
+        reloader = reload = None
         if source is not None:
-            reload = Reloader(
+            reloader = Reloader(
                 source,
                 config,
                 nursery=nursery,
                 registry=registry,
                 owner=owner,
                 setup_logging=setup_logging,
-            ).reload
+            )
+            reload = reloader.reload
+
+        def shard() -> tuple[int, int]:  # of the running config: a reload may change the count
+            running = config if reloader is None else reloader.running
+            return running.shard.index, running.shard.count
+
         app = create_app(
-            ExporterWebSource(owner), telemetry_path=config.web.telemetry_path, reload=reload
+            ExporterWebSource(owner, shard=shard),
+            telemetry_path=config.web.telemetry_path,
+            reload=reload,
+            shard=shard,
         )
         asgi_app: Any = app  # Quart's precise ASGI types; serve_web takes the same shape
         web_stopped = trio.Event()

@@ -23,12 +23,14 @@ from ._model import (
     LogFormat,
     LogLevel,
     MiniserverConfig,
+    ShardConfig,
     TlsMode,
     WebConfig,
     default_state_dir,
 )
 from ._permissions import permission_warnings
 from ._render import REDACTED, render_config_toml
+from ._shard import own_shard
 
 __all__ = [
     "CONTAINER_CONFIG_FILE",
@@ -39,6 +41,7 @@ __all__ = [
     "LogFormat",
     "LogLevel",
     "MiniserverConfig",
+    "ShardConfig",
     "TlsMode",
     "WebConfig",
     "add_check_parser",
@@ -47,6 +50,7 @@ __all__ = [
     "default_state_dir",
     "describe_source",
     "load_config",
+    "own_shard",
     "permission_warnings",
     "read_password_file",
     "render_config_toml",

@@ -5,7 +5,8 @@ The passes, each of which adds to one list of problems so that the user sees eve
 2. the environment is applied (``_env``);
 3. the converter checks types, values, required and unknown keys (``_convert``);
 4. rules across keys: at least one Miniserver, exactly one of ``password`` / ``password_file``,
-   unique names; checked on the raw tables, so they are found even when step 3 fails;
+   unique names, ``[shard] index < count``; checked on the raw tables, so they are found even
+   when step 3 fails (``LOXONE_SHARD`` and ``index = "auto"`` are resolved in step 2);
 5. password files are read.
 """
 
@@ -24,6 +25,7 @@ from ..errors import ConfigError
 from ._convert import Problem, structure_config
 from ._env import apply_environment, locate
 from ._model import Config, default_state_dir, quote, show_value
+from ._shard import apply_shard_environment, check_shard_range, own_shard
 
 #: A password file larger than this is a mistake (a wrong path, a device), not a password.
 MAX_PASSWORD_FILE_BYTES = 64 * 1024
@@ -53,12 +55,20 @@ def describe_source(path: Path | None) -> str:
     return "the LOXONE_* environment" if path is None else str(path)
 
 
-def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
+def load_config(path: Path | None, environ: Mapping[str, str], *, whole: bool = False) -> Config:
     """Read ``path`` (``None``: the environment alone) and apply ``environ``'s ``LOXONE_*``.
 
+    The config holds the Miniservers of this instance's ``[shard]`` (with one shard, the
+    default: all), as ``run`` and each reload need it; ``whole`` keeps every one (``check``).
+    Every Miniserver is checked either way, so all shards agree on whether a file is valid.
     Raises ``ConfigError`` whose message has one line per problem, each starting with the TOML
     path (or the variable) it is about. No message ever contains a password.
     """
+    config = _load_whole(path, environ)
+    return config if whole else own_shard(config)
+
+
+def _load_whole(path: Path | None, environ: Mapping[str, str]) -> Config:
     if path is None:
         return config_from_dict({}, environ, from_file=False)
     try:
@@ -97,16 +107,19 @@ def config_from_dict(
     if base_dir is not None:
         _anchor_paths(raw, base_dir)
     applied = apply_environment(raw, environ, from_file=from_file)
+    shard = apply_shard_environment(raw, environ)
     raw.setdefault("state_dir", default_state_dir(environ))
-    problems = list(applied.problems)
+    problems = [*applied.problems, *shard.problems]
     structured = structure_config(raw)
     if isinstance(structured, list):
         problems += structured
+    problems += check_shard_range(raw, shard)
     problems += _check_miniservers(raw, applied.defined_index, from_file=from_file)
     passwords, password_problems = _read_password_files(raw)
     problems += password_problems
     if problems:
-        raise ConfigError(_format(problems, applied.origins, applied.suppressed))
+        origins = {**applied.origins, **shard.origins}
+        raise ConfigError(_format(problems, origins, applied.suppressed))
     assert isinstance(structured, Config)  # no problems means it structured
     miniservers = tuple(
         attrs.evolve(miniserver, password=passwords[index]) if index in passwords else miniserver

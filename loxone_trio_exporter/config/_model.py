@@ -107,6 +107,16 @@ def check_not_negative(value: float) -> None:
         raise InvalidValue(f"expected a number >= 0, got {show_value(value)}")
 
 
+def check_shard_count(value: int) -> None:
+    if value < 1:
+        raise InvalidValue(f"expected a shard count >= 1, got {value}")
+
+
+def check_shard_index(value: int) -> None:
+    if value < 0:
+        raise InvalidValue(f'expected a shard index >= 0 (or "auto"), got {value}')
+
+
 def _is_ipv6(text: str) -> bool:
     try:
         ipaddress.IPv6Address(text)
@@ -209,6 +219,16 @@ class ExportConfig:
 
 
 @attrs.frozen(kw_only=True)
+class ShardConfig:
+    """``[shard]``: this instance runs only the Miniservers that ``sharding.shard_of`` gives
+    ``index`` out of ``count``. The loader resolves ``index = "auto"`` and ``LOXONE_SHARD``, and
+    checks ``index < count``."""
+
+    count: int = attrs.field(default=1, **_rules(check=check_shard_count))
+    index: int = attrs.field(default=0, **_rules(check=check_shard_index))
+
+
+@attrs.frozen(kw_only=True)
 class MiniserverConfig:
     """One ``[[miniserver]]``.
 
@@ -242,6 +262,7 @@ class Config:
     web: WebConfig = attrs.Factory(WebConfig)
     log: LogConfig = attrs.Factory(LogConfig)
     export: ExportConfig = attrs.Factory(ExportConfig)
+    shard: ShardConfig = attrs.Factory(ShardConfig)
     miniservers: tuple[MiniserverConfig, ...] = attrs.field(
         default=(), **_rules(toml_key="miniserver")
     )

@@ -15,7 +15,8 @@ REDACTED = "<redacted>"
 def render_config_toml(config: Config) -> str:
     """Every effective value as TOML; a password shows as ``"<redacted>"``, a file by its path.
 
-    TOML has no null and the model has no optional-``None`` fields, so every key is written.
+    TOML has no null and the model has no optional-``None`` fields, so every key is written;
+    ``[shard]`` only when there are several (with its ``index`` resolved).
     """
     document: dict[str, Any] = {
         "state_dir": config.state_dir,
@@ -24,6 +25,8 @@ def render_config_toml(config: Config) -> str:
         "export": attrs.asdict(config.export),
         "miniserver": [_miniserver_table(miniserver) for miniserver in config.miniservers],
     }
+    if config.shard.count > 1:  # one shard, the default: the output is what it always was
+        document["shard"] = attrs.asdict(config.shard)
     return tomli_w.dumps(document)
 
 

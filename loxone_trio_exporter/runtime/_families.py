@@ -344,6 +344,16 @@ def reload_families(status: ReloadStatus) -> list[MetricFamily]:
     ]
 
 
+def shard_info_family(index: int, count: int) -> MetricFamily:
+    """Which shard this instance is (``[shard]``); the web source adds it at render time."""
+    return _gauge(
+        "loxone_exporter_shard_info",
+        "Always 1: this instance's [shard] index (0 to count - 1) and how many instances share "
+        "the config (count); it runs the Miniservers that rendezvous hashing gives its index.",
+        {(("index", str(index)), ("count", str(count))): 1.0},
+    )
+
+
 def _counter(name: str, help_text: str, series: Series) -> MetricFamily:
     return MetricFamily(name, "counter", help_text, series)
 

@@ -2,7 +2,8 @@
 
 ``ExporterWebSource`` implements ``web.WebSource``. Each ``/metrics`` answer is the owner's
 snapshot, ``loxone_exporter_render_duration_seconds`` (how long the previous answer took), the
-config reload gauges (no ``miniserver`` label, so they stay out of the owner's snapshot) and the
+config reload gauges and ``loxone_exporter_shard_info`` (no ``miniserver`` label, so they stay
+out of the owner's snapshot) and the
 ``process_*`` families of prometheus_client's process collector, rendered by one long-lived
 ``Renderer`` (its caches make the next render cheap) in the format the scraper prefers.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import trio
 import trio.lowlevel
@@ -35,7 +36,7 @@ from ..exposition import (
     wants_gzip,
 )
 from ..views import MetricsBody, MiniserverView
-from ._families import reload_families
+from ._families import reload_families, shard_info_family
 from ._memory import release_free_memory
 from ._owner import StateOwner
 
@@ -51,8 +52,15 @@ RENDER_DURATION_HELP = (
 class ExporterWebSource:
     """``web.WebSource`` over a ``StateOwner``; call it from the owner's trio thread only."""
 
-    def __init__(self, owner: StateOwner, *, process_collector: Collector | None = None) -> None:
+    def __init__(
+        self,
+        owner: StateOwner,
+        *,
+        process_collector: Collector | None = None,
+        shard: Callable[[], tuple[int, int]] | None = None,
+    ) -> None:
         self._owner = owner
+        self._shard = shard  # (index, count) of the running config; None: no shard_info
         self._renderer = Renderer()
         # registry=None: collected here only, never registered in prometheus_client's global
         # registry. On systems without /proc it yields nothing.
@@ -93,6 +101,7 @@ class ExporterWebSource:
             *self._owner.snapshot(),
             self._render_duration(),
             *reload_families(self._owner.reload_status),
+            *(() if self._shard is None else (shard_info_family(*self._shard()),)),
             *process_families(self._process),
         )
         gzipped = wants_gzip(accept_encoding)

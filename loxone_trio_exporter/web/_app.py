@@ -37,8 +37,10 @@ def create_app(
     *,
     telemetry_path: str = "/metrics",
     reload: Callable[[], Awaitable[ReloadOutcome]] | None = None,
+    shard: Callable[[], tuple[int, int]] | None = None,
 ) -> QuartTrio:
-    """The app; without ``reload`` there is no ``/-/reload`` (404)."""
+    """The app; without ``reload`` there is no ``/-/reload`` (404). ``shard`` gives the
+    running ``[shard]`` (index, count) for the landing page."""
     app = QuartTrio("loxone_trio_exporter")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
@@ -59,7 +61,7 @@ def create_app(
     @app.get("/")
     async def landing() -> Response:
         return Response(
-            landing_page(source.miniservers(), telemetry_path),
+            landing_page(source.miniservers(), telemetry_path, None if shard is None else shard()),
             content_type="text/html; charset=utf-8",
         )
 
@@ -86,8 +88,11 @@ def create_app(
                 view.name: {"streaming": view.streaming, "state": view.state} for view in views
             },
         }
+        # A shard that runs no Miniserver at all is healthy: it has nothing to wait for.
         return Response(
-            json.dumps(body), status=200 if up else 503, content_type="application/json"
+            json.dumps(body),
+            status=200 if up or not views else 503,
+            content_type="application/json",
         )
 
     if reload is not None:
@@ -117,7 +122,9 @@ async def _streamed(segments: tuple[bytes, ...]) -> AsyncIterator[bytes]:
         yield segment
 
 
-def landing_page(views: Sequence[MiniserverView], telemetry_path: str) -> str:
+def landing_page(
+    views: Sequence[MiniserverView], telemetry_path: str, shard: tuple[int, int] | None = None
+) -> str:
     """A plain page: what runs, and where the metrics are. Every value is HTML-escaped."""
     rows = "\n".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
@@ -130,12 +137,20 @@ def landing_page(views: Sequence[MiniserverView], telemetry_path: str) -> str:
         for view in views
     )
     path = html.escape(telemetry_path, quote=True)
+    shard_line = ""
+    if shard is not None:  # [shard]: which instance of those sharing the config this is
+        (index, count), held = shard, "Miniserver" if len(views) == 1 else "Miniservers"
+        shard_line = (
+            f"<p>Shard {index} of {count} (indexes 0 to {count - 1}): "
+            f"this instance runs {len(views)} {held}.</p>"
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>loxone-trio-exporter</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}</style>
 </head><body>
 <h1>loxone-trio-exporter {html.escape(__version__)}</h1>
 <p><a href="{path}">Metrics</a> · <a href="/healthz">Health</a> · <a href="/-/ready">Ready</a></p>
+{shard_line}
 <table><tr><th>Miniserver</th><th>State</th><th>Firmware</th><th>Series</th><th>Last event</th></tr>
 {rows}
 </table></body></html>
