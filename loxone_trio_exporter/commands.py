@@ -86,12 +86,21 @@ def add_demo_parser(subparsers: Any) -> None:
         help=f"where the exporter serves /metrics (default {DEMO_LISTEN}; port 0 picks one)",
     )
     parser.add_argument(
-        "--controls", type=int, default=120, help="controls of the simulated Miniserver"
+        "--controls",
+        type=int,
+        default=120,
+        metavar="N",
+        help="controls of the simulated Miniserver (default %(default)s)",
     )
     parser.add_argument(
         "--rate", type=float, default=20.0, help="state changes per second (default 20)"
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning"],
+        help="the least important log lines shown (default %(default)s)",
+    )
     parser.add_argument(
         "--firmware",
         metavar="VERSION",

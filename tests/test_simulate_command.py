@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import signal
+import socket
 import subprocess
 import sys
 
@@ -11,7 +13,7 @@ import pytest
 import trio
 from http_client import http_request
 
-from loxone_trio_exporter.cli import main
+from loxone_trio_exporter.cli import build_parser, main
 
 
 async def test_simulate_serves_until_sigterm(tmp_path):
@@ -62,3 +64,31 @@ def test_a_structure_file_that_is_not_json(tmp_path, capsys):
     path.write_text("{not json")
     assert main(["simulate", "--structure", str(path)]) == 2
     assert "is not JSON" in capsys.readouterr().err
+
+
+def test_a_taken_port_is_one_line_and_exit_1(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["simulate", "--listen", f"127.0.0.1:{port}", "--controls", "3"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines() == [
+        f"loxone-trio-exporter simulate: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+@pytest.mark.parametrize("command", ["run", "check", "demo", "simulate"])
+def test_every_option_has_help_text(command):
+    parser = build_parser(command)
+    (subcommands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    sub = subcommands.choices[command]
+    for action in sub._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = "/".join(action.option_strings) or action.dest
+        assert action.help, f"{command} {name}: no help"
+        assert action.help != argparse.SUPPRESS, f"{command} {name}: hidden"
+        if action.default not in (None, False) and action.option_strings:
+            assert "default" in action.help, f"{command} {name}: its default is not named"

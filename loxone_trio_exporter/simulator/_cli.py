@@ -30,7 +30,13 @@ def add_simulate_parser(subparsers: Any) -> None:
             "HTTP and WebSocket on one port, real key exchange, hashes and encryption."
         ),
     )
-    parser.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="where HTTP and WebSocket listen (default %(default)s; port 0 picks a free one, "
+        "with --count K the next K - 1 ports too)",
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--structure", type=Path, metavar="LoxAPP3.json", help="serve this structure file"
@@ -55,27 +61,35 @@ def add_simulate_parser(subparsers: Any) -> None:
         metavar="EVENTS_PER_SECOND",
         help="numeric state changes per second per Miniserver (default 20)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="makes the data deterministic")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="makes structure and values deterministic (default %(default)s)",
+    )
     parser.add_argument(
         "--count",
         type=int,
         default=1,
         metavar="K",
-        help="serve K independent Miniservers on consecutive ports",
+        help="serve K independent Miniservers on consecutive ports (default %(default)s)",
     )
-    parser.add_argument("--tls", action="store_true", help="serve HTTPS/WSS, self-signed")
+    parser.add_argument(
+        "--tls", action="store_true", help="serve HTTPS/WSS, self-signed (default: plain)"
+    )
     parser.add_argument(
         "--tls-cert-file",
         type=Path,
         metavar="PEM",
-        help="where to write the certificate (the key goes beside it)",
+        help="with --tls: where to write the certificate, the key beside it (default: the "
+        "temporary folder, as loxone-simulator-PID.pem; printed at start)",
     )
     parser.add_argument(
         "--tls-port",
         type=int,
         metavar="PORT",
         help="with --tls: plain HTTP/WS on --listen and HTTPS/WSS on this port, as a Gen 2 "
-        "Miniserver serves 80 and 443 (0 picks a free port)",
+        "Miniserver serves 80 and 443 (0 picks a free port; default: TLS only, on --listen)",
     )
     parser.add_argument(
         "--firmware",
@@ -88,7 +102,8 @@ def add_simulate_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--omit-hash-alg",
         action="store_true",
-        help="answer getkey2 without hashAlg, like firmware before 10.4",
+        help="answer getkey2 without hashAlg, as firmware before 10.4 does, also on a newer "
+        "--firmware (default: as the firmware does)",
     )
     parser.add_argument(
         "--idle-timeout",
@@ -159,14 +174,30 @@ def run_simulate(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         trio.run(_simulate, options)
-    except OSError as exc:
+    except (OSError, BaseExceptionGroup) as exc:
+        # Under trio's nurseries a failed listen arrives inside an exception group.
+        failure = _first_os_error(exc)
+        if failure is None:
+            raise
+        why = failure.strerror or str(failure)
         print(
-            f"loxone-trio-exporter simulate: cannot listen on {args.listen}: {exc}", file=sys.stderr
+            f"loxone-trio-exporter simulate: cannot listen on {args.listen}: {why}", file=sys.stderr
         )
         return 1
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _first_os_error(exc: BaseException) -> OSError | None:
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_os_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 async def _simulate(options: SimulatorOptions) -> None:
