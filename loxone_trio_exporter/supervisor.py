@@ -136,6 +136,7 @@ async def run_exporter(
             telemetry_path=config.web.telemetry_path,
             reload=reload,
             shard=shard,
+            reconnect=registry.retry_now,
         )
         asgi_app: Any = app  # Quart's precise ASGI types; serve_web takes the same shape
         web_stopped = trio.Event()

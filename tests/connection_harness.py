@@ -47,6 +47,7 @@ class Recorder:
     def __init__(self) -> None:
         self.messages: list[tuple[float, Any]] = []
         self.connection_repr = ""
+        self.connection: Any = None  # the MiniserverConnection, once running
         self._changed = trio.Event()
 
     async def consume(self, receive: trio.MemoryReceiveChannel[Any]) -> None:
@@ -85,6 +86,7 @@ async def running(config: MiniserverConfig, **kwargs: Any):
     send, receive = trio.open_memory_channel[Any](1000)
     async with trio.open_nursery() as nursery:
         connection = MiniserverConnection(config, send, client_uuid=CLIENT_UUID, **kwargs)
+        recorder.connection = connection
         nursery.start_soon(connection.run)
         nursery.start_soon(recorder.consume, receive)
         yield recorder

@@ -85,24 +85,37 @@ async def test_login_streams_every_table_kind(user: User) -> None:
     assert not any(isinstance(m, SessionLost) for m in messages)
 
 
-async def test_wrong_password_is_an_auth_failure_and_retried_with_backoff() -> None:
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            server = await start_simulator(nursery)
-            config = config_for(server.port, USERS[0], password="wrong")
-            async with running(config) as recorder:
-                failures = await recorder.wait_for(lost(ReconnectReason.AUTH_FAILED), count=2)
-            nursery.cancel_scope.cancel()
+async def test_wrong_password_is_an_auth_failure_and_retried_with_backoff(
+    server, autojump_clock
+) -> None:
+    config = config_for(80, USERS[0], password="wrong")
+    async with in_memory(server, config) as recorder:
+        failures = await recorder.wait_for(lost(ReconnectReason.AUTH_FAILED), count=3)
     assert all(f.auth_failure for f in failures)
     assert "authentication failed" in failures[0].detail
-    waits = [m for _, m in recorder.messages if status(ConnectionState.WAITING)(m)]
-    assert 1.0 <= waits[0].retry_in_seconds <= 2.0  # first backoff step
-    assert 2.0 <= waits[1].retry_in_seconds <= 4.0  # the ceiling doubled
-    first = recorder.time_of(lost(ReconnectReason.AUTH_FAILED))
-    second = recorder.time_of(lost(ReconnectReason.AUTH_FAILED), 1)
-    assert second - first >= waits[0].retry_in_seconds
-    assert server.accounts.logins_failed == 2
+    waits = [m.retry_in_seconds for _, m in recorder.messages if status(ConnectionState.WAITING)(m)]
+    base = Timeouts().auth_retry_base
+    assert base >= 30.0  # never a second login within half a minute (no 4003 block)
+    assert base <= waits[0] <= 2 * base  # first step
+    assert 2 * base <= waits[1] <= 4 * base  # the ceiling doubled
+    times = [t for t, m in recorder.messages if lost(ReconnectReason.AUTH_FAILED)(m)]
+    # One login per step: each try comes exactly when its wait is over (virtual time).
+    assert times[1] - times[0] == pytest.approx(waits[0], abs=0.5)
+    assert times[2] - times[1] == pytest.approx(waits[1], abs=0.5)
+    assert server.accounts.logins_failed == 3
     assert not any(status(ConnectionState.STREAMING)(m) for _, m in recorder.messages)
+
+
+async def test_a_retry_now_ends_the_wait_at_once(server, autojump_clock) -> None:
+    config = config_for(80, USERS[0], password="wrong")
+    async with in_memory(server, config) as recorder:
+        await recorder.wait_for(status(ConnectionState.WAITING))
+        asked_at = trio.current_time()
+        assert recorder.connection.retry_now()
+        await recorder.wait_for(lost(ReconnectReason.AUTH_FAILED), count=2)
+        second = recorder.time_of(lost(ReconnectReason.AUTH_FAILED), 1)
+    assert second - asked_at < 1.0  # not the 30-60 s the backoff asked for
+    assert server.accounts.logins_failed == 2
 
 
 async def test_nothing_listening_is_unreachable_and_says_where() -> None:

@@ -122,7 +122,8 @@ async def test_refused_logins_back_off_to_ten_minutes_one_login_per_step(
     assert server.accounts.logins_failed == 12  # exactly one login per backoff step
     assert all(later >= earlier / 2 for earlier, later in itertools.pairwise(delays))
     assert 300.0 <= max(delays) <= 600.0
-    assert max(delays[:3]) <= 8.0  # it starts gently
+    assert min(delays) >= 30.0  # never two logins within half a minute (issue 18)
+    assert delays[0] <= 60.0  # the first step: 30-60 s
     failures = [m for _, m in recorder.messages if isinstance(m, SessionLost)]
     assert all(m.reason is ReconnectReason.AUTH_FAILED and m.auth_failure for m in failures)
 

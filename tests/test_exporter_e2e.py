@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +176,22 @@ async def test_two_miniservers_one_with_a_wrong_password(
             )
             await exporter.wait_until_streaming("good")
 
-            async def failed_twice() -> bool:
+            async def failed(times: int) -> bool:
                 samples = await exporter.samples()
                 failures = value_of(
                     samples, "loxone_exporter_auth_failures_total", miniserver="bad"
                 )
-                return failures >= 2
+                return failures >= times
 
-            await poll_async(failed_twice, within=15)
+            await poll_async(partial(failed, 1), within=15)
+            # The next try is 30-60 s away; an operator who fixed things ends the wait.
+            unknown = await http_request(
+                exporter.port, "/-/reconnect?miniserver=nobody", method="POST"
+            )
+            assert unknown.status == 404
+            asked = await http_request(exporter.port, "/-/reconnect?miniserver=bad", method="POST")
+            assert (asked.status, asked.body) == (200, b"trying again now: bad\n")
+            await poll_async(partial(failed, 2), within=15)
             samples = await exporter.samples()
             assert exporter.streaming("good")
             nursery.cancel_scope.cancel()

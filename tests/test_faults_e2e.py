@@ -41,6 +41,7 @@ FAST = Timeouts(
     booting_retry=0.2,
     reconnect_base=0.05,
     reconnect_cap=0.2,
+    auth_retry_base=0.05,  # the 30 s of real life would outlast the test
 )
 
 

@@ -422,3 +422,21 @@ async def test_environment_only_reload_reads_the_same_environment(tmp_path: Path
             assert result.unchanged == ("envhome",)
             assert "the LOXONE_* environment" in result.message
             nursery.cancel_scope.cancel()
+
+
+async def test_a_reload_of_the_same_config_ends_a_long_wait(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            sim = await start_simulator(nursery)
+            config_file = tmp_path / "exporter.toml"
+            write_config(config_file, tmp_path, [miniserver(sim, "home", password="wrong")])
+            exporter = await start_exporter_from_file(nursery, config_file)
+            await poll(lambda: sim.accounts.logins_failed == 1)
+            (view,) = exporter.handle.owner.views()
+            assert view.state.startswith("waiting")  # 30-60 s after a refused password
+
+            result = await reload(exporter)  # nothing changed: the operator says "try now"
+
+            assert result.unchanged == ("home",)
+            await poll(lambda: sim.accounts.logins_failed == 2, within=5)
+            nursery.cancel_scope.cancel()

@@ -71,6 +71,10 @@ __all__ = ["MiniserverConnection", "Opener", "Timeouts"]
 
 _T = TypeVar("_T")
 
+#: From this long on, the log line of a wait says how to end it.
+LONG_WAIT_SECONDS = 30.0
+LONG_WAIT_HINT = " (POST /-/reconnect, a config reload or SIGHUP tries at once)"
+
 
 @attrs.frozen
 class _Announced:
@@ -117,7 +121,8 @@ class MiniserverConnection:
         )
         # Refused credentials wait longer, so retries never get the address blocked (4003).
         self._auth_backoff = Backoff(
-            base=self._timeouts.reconnect_base, cap=AUTH_FAILURE_CAP_SECONDS
+            base=self._timeouts.auth_retry_base,
+            cap=max(AUTH_FAILURE_CAP_SECONDS, self._timeouts.auth_retry_base),
         )
         self._tokens = TokenKeeper(
             config.name,
@@ -148,6 +153,14 @@ class MiniserverConnection:
             self._driver.stop()
         if self._sleep_scope is not None:
             self._sleep_scope.cancel()
+
+    def retry_now(self) -> bool:
+        """End the wait for the next try at once (from another task: ``POST /-/reconnect``, a
+        reload, SIGHUP). ``False`` when this connection was not waiting."""
+        if self._sleep_scope is None or self._stopping:
+            return False
+        self._sleep_scope.cancel()
+        return True
 
     def restart_session(self, detail: str) -> bool:
         """End the current session and start a new one after the usual backoff (from another
@@ -224,11 +237,13 @@ class MiniserverConnection:
         )
         log.log(
             ended.level,
-            "miniserver %s (%s): %s; next try in %.1f s",
+            "miniserver %s (%s): %s; next try in %.1f s%s",
             self.name,
             self._transport.describe(),
             ended.detail,
             delay,
+            # A long wait can be cut short, and whoever fixed the cause wants to know how.
+            LONG_WAIT_HINT if delay >= LONG_WAIT_SECONDS else "",
         )
         await self._report(
             StatusChanged(self.name, ConnectionState.WAITING, ended.detail, retry_in_seconds=delay)

@@ -72,6 +72,14 @@ class ConnectionRegistry:
         running = self._running.get(name)
         return running is not None and running.connection.restart_session(detail)
 
+    def retry_now(self, name: str | None = None) -> tuple[str, ...] | None:
+        """End the wait for the next try of ``name`` (all Miniservers: ``None``); the names
+        that were waiting. ``None`` when ``name`` runs no connection here."""
+        if name is not None and name not in self._running:
+            return None
+        names = [name] if name is not None else sorted(self._running)
+        return tuple(n for n in names if self._running[n].connection.retry_now())
+
     def prepare(self, config: MiniserverConfig) -> PreparedConnection:
         """Build the connection task of ``config`` without starting it.
 

@@ -212,6 +212,8 @@ class Reloader:
         await self._apply(plan, prepared)
         self._running = plan.config
         self._owner.record_reload(successful=True)
+        # A reload is how an operator says "I fixed it": no Miniserver waits out its backoff.
+        self._registry.retry_now()
         text = summary(plan)
         log.info("config reloaded from %s: %s", source, text)
         message = "\n".join([f"config reloaded from {source}: {text}", *plan.warnings])

@@ -98,6 +98,9 @@ class Timeouts:
     booting_retry: float = 5.0  # apiKey answered 503: ask again after this long
     reconnect_base: float = 1.0  # the backoff: first delay 1-2 s, doubling up to the cap
     reconnect_cap: float = 60.0
+    # A refused password: the first wait 30-60 s, doubling up to 10 minutes (one login per
+    # step), so that retrying never earns a block (close 4003).
+    auth_retry_base: float = 30.0
 
 
 def parse_structure(text: str) -> StructureLayout:

@@ -38,9 +38,12 @@ def create_app(
     telemetry_path: str = "/metrics",
     reload: Callable[[], Awaitable[ReloadOutcome]] | None = None,
     shard: Callable[[], tuple[int, int]] | None = None,
+    reconnect: Callable[[str | None], tuple[str, ...] | None] | None = None,
 ) -> QuartTrio:
-    """The app; without ``reload`` there is no ``/-/reload`` (404). ``shard`` gives the
-    running ``[shard]`` (index, count) for the landing page."""
+    """The app; without ``reload`` there is no ``/-/reload`` (404), without ``reconnect`` no
+    ``/-/reconnect``. ``shard`` gives the running ``[shard]`` (index, count) for the landing
+    page. ``reconnect(name)`` ends the wait for the next try of ``name`` (``None``: of all)
+    and says who was waiting, or ``None`` for a name that runs no connection."""
     app = QuartTrio("loxone_trio_exporter")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
@@ -112,6 +115,27 @@ def create_app(
 
         # POST only (a GET must not change anything); Quart answers 405 to other methods.
         app.add_url_rule("/-/reload", "reload", reload_config, methods=["POST"])
+
+    if reconnect is not None:
+
+        async def reconnect_now() -> Response:
+            await request.get_data(cache=False)  # as for /-/reload: the whole request first
+            name = request.args.get("miniserver")
+            woken = reconnect(name)
+            if woken is None:
+                return Response(
+                    f"no Miniserver named {name!r} runs here\n",
+                    status=404,
+                    content_type="text/plain; charset=utf-8",
+                )
+            text = (
+                f"trying again now: {', '.join(woken)}"
+                if woken
+                else "no Miniserver was waiting for its next try"
+            )
+            return Response(text + "\n", content_type="text/plain; charset=utf-8")
+
+        app.add_url_rule("/-/reconnect", "reconnect", reconnect_now, methods=["POST"])
 
     return app
 
