@@ -25,7 +25,6 @@ import time
 from statistics import median
 
 import trio
-import trio.testing
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
