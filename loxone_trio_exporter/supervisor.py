@@ -124,8 +124,18 @@ async def run_exporter(
                 owner=owner,
                 setup_logging=setup_logging,
             ).reload
+        extra_families = None
+        if config.otlp is not None:
+            # Imported here: the otlp extra's packages are loaded only with an [otlp] table.
+            from .otlp import pusher_for  # noqa: PLC0415
+
+            pusher = pusher_for(config.otlp, owner, version=build_info(revision).version)
+            nursery.start_soon(pusher.run)
+            extra_families = pusher.families  # loxone_exporter_otlp_exports_total
         app = create_app(
-            ExporterWebSource(owner), telemetry_path=config.web.telemetry_path, reload=reload
+            ExporterWebSource(owner, extra_families=extra_families),
+            telemetry_path=config.web.telemetry_path,
+            reload=reload,
         )
         asgi_app: Any = app  # Quart's precise ASGI types; serve_web takes the same shape
         web_stopped = trio.Event()

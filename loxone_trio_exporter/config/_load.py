@@ -6,12 +6,14 @@ The passes, each of which adds to one list of problems so that the user sees eve
 3. the converter checks types, values, required and unknown keys (``_convert``);
 4. rules across keys: at least one Miniserver, exactly one of ``password`` / ``password_file``,
    unique names; checked on the raw tables, so they are found even when step 3 fails;
-5. password files are read.
+5. password files are read;
+6. ``[otlp]`` needs the optional packages of the ``otlp`` extra.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import tomllib
 from collections.abc import Mapping
@@ -27,6 +29,12 @@ from ._model import Config, default_state_dir, quote, show_value
 
 #: A password file larger than this is a mistake (a wrong path, a device), not a password.
 MAX_PASSWORD_FILE_BYTES = 64 * 1024
+
+#: (module, the package that installs it) for the ``otlp`` extra.
+OTLP_EXTRA_MODULES = (
+    ("opentelemetry.proto.collector.metrics.v1", "opentelemetry-proto"),
+    ("google.protobuf", "protobuf"),
+)
 
 #: Keys holding file paths, made absolute against the config file's directory.
 _TOP_PATH_KEYS = ("state_dir",)
@@ -103,6 +111,8 @@ def config_from_dict(
     if isinstance(structured, list):
         problems += structured
     problems += _check_miniservers(raw, applied.defined_index, from_file=from_file)
+    if "otlp" in raw:
+        problems += _check_otlp_extra()
     passwords, password_problems = _read_password_files(raw)
     problems += password_problems
     if problems:
@@ -159,6 +169,27 @@ def _check_miniservers(
             else:
                 first_use[name] = index
     return problems
+
+
+def _check_otlp_extra() -> list[Problem]:
+    """``[otlp]`` needs the optional packages; say which are missing and how to get them."""
+    missing = [package for module, package in OTLP_EXTRA_MODULES if not _importable(module)]
+    if not missing:
+        return []
+    return [
+        (
+            "otlp",
+            f"the OTLP push needs the otlp extra ({', '.join(missing)} not installed): "
+            "pip install 'loxone-trio-exporter[otlp]'",
+        )
+    ]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing or blocked
+        return False
 
 
 def _read_password_files(raw: dict[str, Any]) -> tuple[dict[int, str], list[Problem]]:

@@ -16,6 +16,7 @@ from ._http import (
     post_export,
 )
 from ._push import MAX_ATTEMPTS, RESULTS, Collect, OtlpPusher, PushSettings
+from ._wiring import push_settings, pusher_for
 
 __all__ = [
     "CONTENT_TYPE_PROTOBUF",
@@ -33,4 +34,6 @@ __all__ = [
     "build_request",
     "encode_export",
     "post_export",
+    "push_settings",
+    "pusher_for",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterable
 
 import trio
 import trio.lowlevel
@@ -51,8 +51,16 @@ RENDER_DURATION_HELP = (
 class ExporterWebSource:
     """``web.WebSource`` over a ``StateOwner``; call it from the owner's trio thread only."""
 
-    def __init__(self, owner: StateOwner, *, process_collector: Collector | None = None) -> None:
+    def __init__(
+        self,
+        owner: StateOwner,
+        *,
+        process_collector: Collector | None = None,
+        extra_families: Callable[[], Iterable[MetricFamily]] | None = None,
+    ) -> None:
         self._owner = owner
+        # Families of optional parts (the OTLP push counter), rendered after the reload gauges.
+        self._extra_families = extra_families or tuple
         self._renderer = Renderer()
         # registry=None: collected here only, never registered in prometheus_client's global
         # registry. On systems without /proc it yields nothing.
@@ -93,6 +101,7 @@ class ExporterWebSource:
             *self._owner.snapshot(),
             self._render_duration(),
             *reload_families(self._owner.reload_status),
+            *self._extra_families(),
             *process_families(self._process),
         )
         gzipped = wants_gzip(accept_encoding)
