@@ -15,6 +15,7 @@ from ._http import (
     PushFailed,
     post_export,
 )
+from ._parse import ParsedFamily, parse_exposition
 from ._push import MAX_ATTEMPTS, RESULTS, Collect, OtlpPusher, PushSettings
 from ._wiring import push_settings, pusher_for
 
@@ -29,10 +30,12 @@ __all__ = [
     "Endpoint",
     "OpenStream",
     "OtlpPusher",
+    "ParsedFamily",
     "PushFailed",
     "PushSettings",
     "build_request",
     "encode_export",
+    "parse_exposition",
     "post_export",
     "push_settings",
     "pusher_for",
