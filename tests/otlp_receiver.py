@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,12 +73,22 @@ class Receiver:
     status: int = 200
     silent: bool = False
     pushes: list[Push] = attrs.Factory(list)
+    #: When the pusher tried to connect through ``opener`` (refused tries included; trio clock).
+    attempts: list[float] = attrs.Factory(list)
     _arrived: trio.Event = attrs.Factory(trio.Event)
 
     async def wait_for_pushes(self, count: int) -> list[Push]:
         while len(self.pushes) < count:
             await self._arrived.wait()
         return self.pushes
+
+    async def handle_tls(self, stream: trio.abc.Stream, context: ssl.SSLContext) -> None:
+        tls = trio.SSLStream(stream, context, server_side=True)
+        try:
+            await tls.do_handshake()
+        except trio.BrokenResourceError:
+            return  # the client refused our certificate
+        await self.handle(tls)
 
     async def handle(self, stream: trio.abc.Stream) -> None:
         """Serve one connection (the pusher sends one request and closes)."""
@@ -129,15 +140,26 @@ class Receiver:
                 + connection.send(h11.EndOfMessage())
             )
 
-    def opener(self, nursery: trio.Nursery, *, down: list[bool] | None = None) -> Any:
+    def opener(
+        self,
+        nursery: trio.Nursery,
+        *,
+        down: list[bool] | None = None,
+        server_context: ssl.SSLContext | None = None,
+    ) -> Any:
         """An ``open_stream`` for the pusher over memory streams; while ``down[0]`` is true the
-        connection is refused, as by a stopped collector."""
+        connection is refused, as by a stopped collector. With ``server_context`` the receiver
+        speaks TLS."""
 
         async def open_stream(host: str, port: int) -> trio.abc.Stream:
+            self.attempts.append(trio.current_time())
             if down is not None and down[0]:
                 raise ConnectionRefusedError(111, "Connection refused")
             client, server = trio.testing.memory_stream_pair()
-            nursery.start_soon(self.handle, server)
+            if server_context is None:
+                nursery.start_soon(self.handle, server)
+            else:
+                nursery.start_soon(self.handle_tls, server, server_context)
             return client
 
         return open_stream

@@ -10,12 +10,15 @@ import itertools
 import logging
 import math
 import random
+import ssl
 from functools import partial
+from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 from otlp_receiver import Receiver, require_otlp_extra
+from tls_material import issue, make_ca
 
 pytestmark = pytest.mark.usefixtures("otlp_extra")
 
@@ -61,7 +64,9 @@ async def collect() -> bytes:
     return TEXT
 
 
-def pusher(receiver: Receiver, nursery: trio.Nursery, down: list[bool] | None = None, **kw: object):  # type: ignore[no-untyped-def]
+def pusher(  # type: ignore[no-untyped-def]
+    receiver: Receiver, nursery: trio.Nursery, down: list[bool] | None = None, **kw: object
+):
     from loxone_trio_exporter.otlp import OtlpPusher  # noqa: PLC0415
 
     return OtlpPusher(
@@ -129,16 +134,8 @@ async def test_a_down_endpoint_is_retried_and_its_outage_logged_once(
     caplog.set_level(logging.DEBUG)
     receiver = Receiver()
     down = [True]
-    tries: list[float] = []
     async with trio.open_nursery() as nursery:
         push = pusher(receiver, nursery, down=down)
-        opener = push._open_stream
-
-        async def counting_open(host: str, port: int) -> trio.abc.Stream:
-            tries.append(trio.current_time() - started)
-            return await opener(host, port)
-
-        push._open_stream = counting_open
         started = trio.current_time()
         await nursery.start(partial(push.run))
         await trio.sleep(170)
@@ -149,6 +146,7 @@ async def test_a_down_endpoint_is_retried_and_its_outage_logged_once(
     # The exports at 60 s and 120 s are each tried 5 times with growing pauses, then given up.
     from loxone_trio_exporter.otlp import MAX_ATTEMPTS  # noqa: PLC0415
 
+    tries = [attempt - started for attempt in receiver.attempts]
     first_interval = [t for t in tries if t < 120]
     assert len(first_interval) == MAX_ATTEMPTS
     pauses = [b - a for a, b in itertools.pairwise(first_interval)]
@@ -246,3 +244,41 @@ async def test_uncompressed_body_and_a_counter_family_for_metrics(
         (("result", "dropped"),): 0.0,
     }
     assert SECRET not in repr(push._settings)
+
+
+async def test_https_with_a_trusted_and_an_untrusted_certificate(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from loxone_trio_exporter.otlp import Endpoint  # noqa: PLC0415
+
+    ca = make_ca(tmp_path)
+    server_cert = issue(tmp_path, "collector", ca, dns_names=("collector.example",))
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(server_cert.cert_file, server_cert.key_file)
+    trusting = ssl.create_default_context(cafile=str(ca.cert_file))
+    endpoint = Endpoint.from_url("https://collector.example/v1/metrics")
+    assert (endpoint.tls, endpoint.port) == (True, 443)
+    for client_context in (trusting, None):  # None: the system's CA store, which lacks our CA
+        receiver = Receiver()
+        async with trio.open_nursery() as nursery:
+            from loxone_trio_exporter.otlp import OtlpPusher  # noqa: PLC0415
+
+            push = OtlpPusher(
+                settings(endpoint=endpoint),  # type: ignore[arg-type]
+                collect,
+                open_stream=receiver.opener(nursery, server_context=server_context),
+                ssl_context=client_context,
+                random_source=random.Random(7),  # noqa: S311 - seeded jitter, not secrets
+                encode_in_thread=False,
+            )
+            await nursery.start(partial(push.run))
+            await trio.sleep(61)
+            nursery.cancel_scope.cancel()
+        if client_context is trusting:
+            assert push.counts["success"] == 1
+            assert receiver.pushes[0].headers["host"] == "collector.example:443"
+        else:
+            assert push.counts["success"] == 0
+            assert receiver.pushes == []
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "TLS certificate not accepted" in warning.message

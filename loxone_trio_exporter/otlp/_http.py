@@ -117,6 +117,7 @@ async def _exchange(
 ) -> int:
     stream = await open_stream(endpoint.host, endpoint.port)
     if endpoint.tls:
+        # The pusher passes one context for all pushes: making one reads the system's CA store.
         context = ssl_context or ssl.create_default_context()
         stream = trio.SSLStream(stream, context, server_hostname=endpoint.host)
     async with stream:
@@ -171,6 +172,9 @@ def _host_port(endpoint: Endpoint) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    # trio.SSLStream reports a failed handshake as BrokenResourceError caused by the SSL error.
+    if isinstance(exc, trio.BrokenResourceError) and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate not accepted ({exc.verify_message})"
     if isinstance(exc, OSError) and exc.strerror:

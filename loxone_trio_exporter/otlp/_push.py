@@ -86,6 +86,9 @@ class OtlpPusher:
         self._settings = settings
         self._collect = collect
         self._open_stream = open_stream
+        if ssl_context is None and settings.endpoint.tls:
+            # Once, here: loading the system's CA store takes milliseconds of the event loop.
+            ssl_context = ssl.create_default_context()
         self._ssl_context = ssl_context
         self._random = random_source or random.Random()  # noqa: S311 - jitter, not secrets
         self._encode_in_thread = encode_in_thread
