@@ -43,6 +43,8 @@ class Settings:
     hostile_series: int = 10_000
     hostile_seconds: float = 60.0  # each flood
     hostile_refusals: int = 100
+    #: Value series of the OTLP push scenario (issue 17).
+    otlp_series: int = 10_000
 
 
 def quick_settings(workdir: Path) -> Settings:
@@ -77,4 +79,5 @@ def quick_settings(workdir: Path) -> Settings:
         hostile_series=300,
         hostile_seconds=0.5,
         hostile_refusals=2,
+        otlp_series=300,
     )

@@ -19,7 +19,18 @@ from typing import Any
 
 import attrs
 
-from . import auth_flood, decode, freshness, hostile, render, resources, scale, shutdown, throughput
+from . import (
+    auth_flood,
+    decode,
+    freshness,
+    hostile,
+    otlp_push,
+    render,
+    resources,
+    scale,
+    shutdown,
+    throughput,
+)
 from ._results import Figure, machine, markdown_table, text_table, write_json
 from ._settings import Settings, quick_settings
 
@@ -37,6 +48,7 @@ SCENARIOS: dict[str, Scenario] = {
     "scale": scale.run,
     "auth_flood": auth_flood.run,
     "hostile": hostile.run,
+    "otlp": otlp_push.run,
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 

@@ -131,8 +131,16 @@ async def run_exporter(
             running = config if reloader is None else reloader.running
             return running.shard.index, running.shard.count
 
+        extra_families = None
+        if config.otlp is not None:
+            # Imported here: the otlp extra's packages are loaded only with an [otlp] table.
+            from .otlp import pusher_for  # noqa: PLC0415
+
+            pusher = pusher_for(config.otlp, owner, version=build_info(revision).version)
+            nursery.start_soon(pusher.run)
+            extra_families = pusher.families  # loxone_exporter_otlp_exports_total
         app = create_app(
-            ExporterWebSource(owner, shard=shard),
+            ExporterWebSource(owner, shard=shard, extra_families=extra_families),
             telemetry_path=config.web.telemetry_path,
             reload=reload,
             shard=shard,

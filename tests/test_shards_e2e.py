@@ -20,6 +20,7 @@ from exporter_harness import (
     Exporter,
     SeriesKey,
     poll,
+    poll_async,
     start_exporter_from_file,
     write_config,
 )
@@ -112,6 +113,15 @@ async def test_shards_split_the_miniservers_and_add_up_to_one_exporter(tmp_path,
             await shard.wait_until_streaming(*names)
         # From the Miniservers' side: two sessions each, the reference's and one shard's.
         await poll(lambda: all(len(server.streaming_clients) == 2 for server in servers))
+
+        async def all_tables_applied() -> bool:
+            # "Streaming" comes with the enable reply; the full tables are applied just after.
+            merged: dict[SeriesKey, float] = {}
+            for shard in shards:
+                merged |= per_miniserver(await shard.samples())
+            return comparable(merged) == comparable(per_miniserver(await reference.samples()))
+
+        await poll_async(all_tables_applied)
 
         whole = per_miniserver(await reference.samples())
         assert {dict(labels)["miniserver"] for _, labels in whole} == set(NAMES)

@@ -103,6 +103,17 @@ def _sequence_hook(item_hook: Hook, item_type: object) -> Hook:
     return structure
 
 
+def _structure_string_table(value: object, _type: object) -> dict[str, str]:
+    """A TOML table of strings (``[otlp.headers]``). Its values may be secrets: a message names
+    the key and shows a wrong value by its kind only."""
+    if not isinstance(value, Mapping):
+        raise WrongType("table", value)
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise InvalidValue(f"{key}: expected string, got {show_value(item, secret=True)}")
+    return dict(value)
+
+
 def _checked(hook: Hook, check: Check) -> Hook:
     def structure(value: object, type_: object) -> object:
         result = hook(value, type_)
@@ -142,6 +153,7 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict("int", _is_int))
     converter.register_structure_hook(float, _structure_float)
     converter.register_structure_hook_func(_is_literal, _structure_choice)
+    converter.register_structure_hook_func(lambda t: t == dict[str, str], _structure_string_table)
     converter.register_structure_hook_factory(
         _is_homogeneous_tuple,
         lambda t: _sequence_hook(

@@ -4,6 +4,9 @@ Rules:
 - An empty variable counts as unset (compose files often pass ``VAR=`` for "not given").
 - ``LOXONE_LISTEN`` (comma-separated), ``LOXONE_LOG_LEVEL`` and ``LOXONE_LOG_FORMAT`` replace the
   file's ``web.listen``, ``log.level`` and ``log.format``.
+- ``LOXONE_OTLP_<KEY>`` replaces ``otlp.<key>`` (and so turns the push on, with
+  ``LOXONE_OTLP_ENDPOINT``); ``LOXONE_OTLP_HEADERS`` is ``name=value,name=value`` with
+  percent-encoded values, as OpenTelemetry's ``OTEL_EXPORTER_OTLP_HEADERS``.
 - The Miniserver variables (``LOXONE_NAME``, ``LOXONE_HOST``, ``LOXONE_PORT``, ``LOXONE_USERNAME``,
   ``LOXONE_PASSWORD``, ``LOXONE_PASSWORD_FILE``) define the single Miniserver when there is no file
   or the file has no ``[[miniserver]]`` (``LOXONE_NAME`` then defaults to the host); they override
@@ -18,8 +21,9 @@ that value is reported under the variable's name (``LOXONE_PORT: expected a port
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 import attrs
 
@@ -39,8 +43,47 @@ TABLE_VARIABLES = {
     "LOXONE_LISTEN": ("web", "listen"),
     "LOXONE_LOG_LEVEL": ("log", "level"),
     "LOXONE_LOG_FORMAT": ("log", "format"),
+    "LOXONE_OTLP_ENDPOINT": ("otlp", "endpoint"),
+    "LOXONE_OTLP_INTERVAL_SECONDS": ("otlp", "interval_seconds"),
+    "LOXONE_OTLP_TIMEOUT_SECONDS": ("otlp", "timeout_seconds"),
+    "LOXONE_OTLP_COMPRESSION": ("otlp", "compression"),
+    "LOXONE_OTLP_HEADERS": ("otlp", "headers"),
+    "LOXONE_OTLP_SERVICE_NAME": ("otlp", "service_name"),
+    "LOXONE_OTLP_SERVICE_INSTANCE_ID": ("otlp", "service_instance_id"),
 }
 _INT = re.compile(r"[+-]?[0-9]{1,18}")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _comma_list(text: str) -> list[str]:
+    return [entry.strip() for entry in text.split(",")]
+
+
+def _number(text: str) -> float:
+    if not _NUMBER.fullmatch(text.strip()):
+        raise ValueError(f"expected number, got {show_value(text)}")
+    return float(text)
+
+
+def _header_pairs(text: str) -> dict[str, str]:
+    """``name=value,name=value`` as ``OTEL_EXPORTER_OTLP_HEADERS`` writes them (values
+    percent-encoded). The values are secret: a message never shows them."""
+    headers: dict[str, str] = {}
+    for entry in text.split(","):
+        name, sep, value = entry.partition("=")
+        if not sep or not name.strip():
+            raise ValueError("expected NAME=VALUE pairs separated by commas")
+        headers[name.strip()] = unquote(value.strip())
+    return headers
+
+
+#: How a variable's text becomes the TOML value (the others are strings as they are).
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "LOXONE_LISTEN": _comma_list,
+    "LOXONE_OTLP_INTERVAL_SECONDS": _number,
+    "LOXONE_OTLP_TIMEOUT_SECONDS": _number,
+    "LOXONE_OTLP_HEADERS": _header_pairs,
+}
 
 
 @attrs.frozen
@@ -71,8 +114,12 @@ def apply_environment(
         if variable not in given:
             continue
         value: object = given[variable]
-        if variable == "LOXONE_LISTEN":
-            value = [entry.strip() for entry in given[variable].split(",")]
+        if (parse := _PARSERS.get(variable)) is not None:
+            try:
+                value = parse(given[variable])
+            except ValueError as exc:
+                problems.append((variable, str(exc)))
+                continue
         table = raw.setdefault(table_key, {})
         if isinstance(table, dict):  # else the structuring pass reports the table's type
             table[key] = value

@@ -7,12 +7,14 @@ The passes, each of which adds to one list of problems so that the user sees eve
 4. rules across keys: at least one Miniserver, exactly one of ``password`` / ``password_file``,
    unique names, ``[shard] index < count``; checked on the raw tables, so they are found even
    when step 3 fails (``LOXONE_SHARD`` and ``index = "auto"`` are resolved in step 2);
-5. password files are read.
+5. password files are read;
+6. ``[otlp]`` needs the optional packages of the ``otlp`` extra.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import tomllib
 from collections.abc import Mapping
@@ -29,6 +31,12 @@ from ._shard import apply_shard_environment, check_shard_range, own_shard
 
 #: A password file larger than this is a mistake (a wrong path, a device), not a password.
 MAX_PASSWORD_FILE_BYTES = 64 * 1024
+
+#: (module, the package that installs it) for the ``otlp`` extra.
+OTLP_EXTRA_MODULES = (
+    ("opentelemetry.proto.collector.metrics.v1", "opentelemetry-proto"),
+    ("google.protobuf", "protobuf"),
+)
 
 #: Keys holding file paths, made absolute against the config file's directory.
 _TOP_PATH_KEYS = ("state_dir",)
@@ -115,6 +123,8 @@ def config_from_dict(
         problems += structured
     problems += check_shard_range(raw, shard)
     problems += _check_miniservers(raw, applied.defined_index, from_file=from_file)
+    if "otlp" in raw:
+        problems += _check_otlp_extra()
     passwords, password_problems = _read_password_files(raw)
     problems += password_problems
     if problems:
@@ -172,6 +182,27 @@ def _check_miniservers(
             else:
                 first_use[name] = index
     return problems
+
+
+def _check_otlp_extra() -> list[Problem]:
+    """``[otlp]`` needs the optional packages; say which are missing and how to get them."""
+    missing = [package for module, package in OTLP_EXTRA_MODULES if not _importable(module)]
+    if not missing:
+        return []
+    return [
+        (
+            "otlp",
+            f"the OTLP push needs the otlp extra ({', '.join(missing)} not installed): "
+            "pip install 'loxone-trio-exporter[otlp]'",
+        )
+    ]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing or blocked
+        return False
 
 
 def _read_password_files(raw: dict[str, Any]) -> tuple[dict[int, str], list[Problem]]:

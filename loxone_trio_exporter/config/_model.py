@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import attrs
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
 TlsMode = Literal["auto", "on", "off"]
+OtlpCompression = Literal["gzip", "none"]
 
 #: Field metadata keys read by the converter.
 CHECK = "loxone_check"  # a check on the whole (already typed) value
@@ -115,6 +119,57 @@ def check_shard_count(value: int) -> None:
 def check_shard_index(value: int) -> None:
     if value < 0:
         raise InvalidValue(f'expected a shard index >= 0 (or "auto"), got {value}')
+
+
+def check_positive(value: float) -> None:
+    if not 0 < value < math.inf:  # also refuses NaN
+        raise InvalidValue(f"expected a number > 0, got {show_value(value)}")
+
+
+_OTLP_URL_EXAMPLE = '"http://otel-collector:4318/v1/metrics"'
+
+
+def check_otlp_endpoint(value: str) -> None:
+    """An ``http://`` or ``https://`` URL with a host; user and password are refused (they would
+    be logged with the URL: a backend's credentials go in ``headers``)."""
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port out of range, a bracket left open
+        parts, port_ok = None, False
+    if parts is not None and (parts.username is not None or parts.password is not None):
+        raise InvalidValue("credentials in the URL are not supported: put them in [otlp.headers]")
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        # A query may hold a backend's key: the URL is shown only without one.
+        shown = show_value(value) if parts is None or not parts.query else "a URL"
+        raise InvalidValue(f"expected an http(s) URL such as {_OTLP_URL_EXAMPLE}, got {shown}")
+    if parts.fragment:
+        raise InvalidValue("a URL fragment (#...) is not sent over HTTP: remove it")
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110 5.6.2)
+#: Headers the push writes itself.
+_OWN_HEADERS = frozenset(
+    {
+        "host",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "connection",
+        "transfer-encoding",
+    }
+)
+
+
+def check_headers(value: Mapping[str, str]) -> None:
+    """Header names are HTTP tokens; values are secret, so a message names the header only."""
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise InvalidValue(f"{quote(name)} is not a valid HTTP header name")
+        if name.lower() in _OWN_HEADERS:
+            raise InvalidValue(f"{quote(name)} is set by the exporter itself")
+        if any(char in text for char in "\r\n\0"):
+            raise InvalidValue(f"the value of {quote(name)} holds a line break or NUL")
 
 
 def _is_ipv6(text: str) -> bool:
@@ -255,6 +310,32 @@ class MiniserverConfig:
     kill_token_on_exit: bool = False
 
 
+def _instance_id_from_host() -> str:
+    return socket.gethostname()
+
+
+@attrs.frozen(kw_only=True)
+class OtlpConfig:
+    """``[otlp]``: push the series of ``/metrics`` to an OTLP/HTTP endpoint (the ``otlp`` extra).
+
+    ``headers`` go with every push (a backend's credentials): they are secret, never logged,
+    redacted in ``check`` output and left out of ``repr``. ``service_instance_id`` defaults to
+    the host name.
+    """
+
+    endpoint: str = attrs.field(**_rules(check=check_otlp_endpoint))
+    interval_seconds: float = attrs.field(default=60.0, **_rules(check=check_positive))
+    timeout_seconds: float = attrs.field(default=10.0, **_rules(check=check_positive))
+    compression: OtlpCompression = "gzip"
+    headers: dict[str, str] = attrs.field(
+        factory=dict, hash=False, **_rules(check=check_headers, secret=True)
+    )
+    service_name: str = attrs.field(default="loxone-trio-exporter", **_rules(check=check_not_empty))
+    service_instance_id: str = attrs.field(
+        default=attrs.Factory(_instance_id_from_host), **_rules(check=check_not_empty)
+    )
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     """The whole file. ``miniservers`` is the TOML array of tables ``[[miniserver]]``."""
@@ -263,6 +344,8 @@ class Config:
     log: LogConfig = attrs.Factory(LogConfig)
     export: ExportConfig = attrs.Factory(ExportConfig)
     shard: ShardConfig = attrs.Factory(ShardConfig)
+    #: ``None`` without an ``[otlp]`` table: no push.
+    otlp: OtlpConfig | None = None
     miniservers: tuple[MiniserverConfig, ...] = attrs.field(
         default=(), **_rules(toml_key="miniserver")
     )

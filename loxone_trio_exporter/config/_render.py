@@ -7,13 +7,14 @@ from typing import Any
 import attrs
 import tomli_w
 
-from ._model import Config, MiniserverConfig
+from ._model import Config, MiniserverConfig, OtlpConfig
 
 REDACTED = "<redacted>"
 
 
 def render_config_toml(config: Config) -> str:
-    """Every effective value as TOML; a password shows as ``"<redacted>"``, a file by its path.
+    """Every effective value as TOML; a password or an ``[otlp.headers]`` value shows as
+    ``"<redacted>"``, a password file by its path.
 
     TOML has no null and the model has no optional-``None`` fields, so every key is written;
     ``[shard]`` only when there are several (with its ``index`` resolved).
@@ -27,7 +28,17 @@ def render_config_toml(config: Config) -> str:
     }
     if config.shard.count > 1:  # one shard, the default: the output is what it always was
         document["shard"] = attrs.asdict(config.shard)
+    if config.otlp is not None:
+        document["otlp"] = _otlp_table(config.otlp)
     return tomli_w.dumps(document)
+
+
+def _otlp_table(otlp: OtlpConfig) -> dict[str, Any]:
+    """``[otlp]`` with every header value redacted (a header carries a backend's credentials;
+    which headers are set is worth seeing, their values are not)."""
+    table = attrs.asdict(otlp)
+    table["headers"] = dict.fromkeys(otlp.headers, REDACTED)
+    return table
 
 
 def _miniserver_table(miniserver: MiniserverConfig) -> dict[str, Any]:

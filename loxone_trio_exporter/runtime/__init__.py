@@ -7,6 +7,7 @@ What other layers use is exported here; the modules behind it are private.
 from ._connections import ConnectionRegistry, PreparedConnection
 from ._endings import SessionEnded
 from ._facts import BuildInfo
+from ._families import otlp_exports_family
 from ._identity import installation_uuid
 from ._memory import return_large_blocks_at_once
 from ._messages import Message
@@ -40,6 +41,7 @@ __all__ = [
     "Timeouts",
     "TokenStore",
     "installation_uuid",
+    "otlp_exports_family",
     "plan_reload",
     "return_large_blocks_at_once",
     "summary",

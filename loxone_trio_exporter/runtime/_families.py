@@ -354,6 +354,17 @@ def shard_info_family(index: int, count: int) -> MetricFamily:
     )
 
 
+def otlp_exports_family(counts: Mapping[str, int]) -> MetricFamily:
+    """``loxone_exporter_otlp_exports_total{result}``; the OTLP pusher adds it when configured."""
+    return _counter(
+        "loxone_exporter_otlp_exports_total",
+        "OTLP metric exports by how they ended: success (the endpoint accepted it), failure "
+        "(refused for good, or every retry failed), dropped (still unsent when the next "
+        "interval's export replaced it).",
+        {(("result", result),): float(count) for result, count in counts.items()},
+    )
+
+
 def _counter(name: str, help_text: str, series: Series) -> MetricFamily:
     return MetricFamily(name, "counter", help_text, series)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 
 import trio
 import trio.lowlevel
@@ -58,9 +58,12 @@ class ExporterWebSource:
         *,
         process_collector: Collector | None = None,
         shard: Callable[[], tuple[int, int]] | None = None,
+        extra_families: Callable[[], Iterable[MetricFamily]] | None = None,
     ) -> None:
         self._owner = owner
         self._shard = shard  # (index, count) of the running config; None: no shard_info
+        # Families of optional parts (the OTLP push counter), rendered after the reload gauges.
+        self._extra_families = extra_families or tuple
         self._renderer = Renderer()
         # registry=None: collected here only, never registered in prometheus_client's global
         # registry. On systems without /proc it yields nothing.
@@ -102,6 +105,7 @@ class ExporterWebSource:
             self._render_duration(),
             *reload_families(self._owner.reload_status),
             *(() if self._shard is None else (shard_info_family(*self._shard()),)),
+            *self._extra_families(),
             *process_families(self._process),
         )
         gzipped = wants_gzip(accept_encoding)
