@@ -37,13 +37,13 @@ from .config import (
     web_config_is_valid,
 )
 from .errors import ConfigError
-from .logs import configure_logging
+from .logs import EXPORTER_LOGGER, configure_logging
 
 if TYPE_CHECKING:
     from .runtime import ConfigSource
     from .supervisor import ExporterHandle
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(EXPORTER_LOGGER)
 
 _E = TypeVar("_E", bound=BaseException)
 

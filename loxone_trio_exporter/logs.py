@@ -16,8 +16,20 @@ from typing import TextIO
 
 MASK = "<redacted>"
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-# Loggers that are far too chatty below these levels (hpack is a Hypercorn internal).
-_QUIET_LOGGERS = {"hpack": logging.WARNING}
+
+# Loggers by concern, so that operators filter on what a line is about, not on module paths.
+SESSION_LOGGER = "loxone_trio_exporter.session"  # connections, logins, tokens, the wire
+STATE_LOGGER = "loxone_trio_exporter.state"  # structures, values, what a Miniserver sent
+WEB_LOGGER = "loxone_trio_exporter.web"  # the HTTP side: our own lines and Hypercorn's
+CONFIG_LOGGER = "loxone_trio_exporter.config"  # config files, reloads, shards
+EXPORTER_LOGGER = "loxone_trio_exporter"  # start and stop of the whole process
+
+#: Fields a log call may add (``extra=``): JSON lines carry them, text lines end with them.
+FIELDS = ("miniserver", "event", "reason", "next_try_seconds")
+
+# Loggers that are far too chatty below these levels (hpack is a Hypercorn internal; Hypercorn's
+# own lines, "Running on ...", repeat what the exporter's start line says).
+_QUIET_LOGGERS = {"hpack": logging.WARNING, f"{WEB_LOGGER}.server": logging.WARNING}
 
 
 class SecretMask(logging.Filter):
@@ -60,8 +72,29 @@ def _replace_all(text: str, ordered: Sequence[str]) -> str:
     return text
 
 
+def _fields(record: logging.LogRecord) -> dict[str, object]:
+    return {name: record.__dict__[name] for name in FIELDS if name in record.__dict__}
+
+
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT``, then the record's fields as ``key=value`` (for grep and eyes alike)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = _fields(record)
+        if not fields:
+            return line
+        text = " ".join(f"{name}={value}" for name, value in fields.items())
+        head, newline, rest = line.partition("\n")  # a traceback stays below the fields
+        return f"{head} [{text}]{newline}{rest}"
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, exception."""
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the record's
+    fields (``FIELDS``), exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         moment = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
@@ -70,6 +103,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **_fields(record),
         }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -94,7 +128,7 @@ def configure_logging(
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(TextFormatter())
     handler.addFilter(SecretMask(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):

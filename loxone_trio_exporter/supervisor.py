@@ -25,6 +25,7 @@ import trio
 
 from . import __version__
 from .config import Config, own_shard
+from .logs import EXPORTER_LOGGER
 from .runtime import (
     BuildInfo,
     ConfigSource,
@@ -41,7 +42,7 @@ from .runtime import (
 )
 from .web import create_app, serve_web
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(EXPORTER_LOGGER)
 
 #: Messages the connection tasks may queue before they wait for the state owner.
 CHANNEL_CAPACITY = 1024
@@ -162,11 +163,16 @@ async def run_exporter(
                 web_stopped.set()
 
         urls = await nursery.start(partial(serve))
+        names = ", ".join(miniserver.name for miniserver in config.miniservers) or "none"
         log.info(
-            "serving %s on %s for %d miniserver(s)",
+            "loxone-trio-exporter %s serving %s on %s for %d Miniserver(s) (%s); config from %s",
+            build_info(revision).version,
             config.web.telemetry_path,
             ", ".join(urls),
             len(config.miniservers),
+            names,
+            "the caller" if source is None else source.describe(),
+            extra={"event": "serving"},
         )
         task_status.started(ExporterHandle(tuple(urls), owner, reload))
         await shutdown.wait()

@@ -7,6 +7,8 @@ second without waiting for it.
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import Any
 
 import pytest
@@ -126,6 +128,26 @@ async def test_nothing_listening_is_unreachable_and_says_where() -> None:
         async with running(config_for(port, USERS[0])) as recorder:
             (failure,) = await recorder.wait_for(lost(ReconnectReason.UNREACHABLE))
     assert f"127.0.0.1:{port}" in failure.detail
+    assert "connection refused: nothing listens there; check host and port" in failure.detail
+
+
+async def test_a_web_server_that_is_no_miniserver_is_named_as_such() -> None:
+    async def not_a_miniserver(stream: trio.SocketStream) -> None:
+        await stream.receive_some(65536)
+        await stream.send_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            (listener,) = await nursery.start(
+                partial(trio.serve_tcp, not_a_miniserver, 0, host="127.0.0.1")
+            )
+            port = listener.socket.getsockname()[1]
+            async with running(config_for(port, USERS[0])) as recorder:
+                (failure,) = await recorder.wait_for(lost(ReconnectReason.UNREACHABLE))
+            nursery.cancel_scope.cancel()
+    assert failure.detail == (
+        "GET /jdev/cfg/apiKey answered HTTP 404: is this a Miniserver? check host and port"
+    )
 
 
 @pytest.mark.parametrize(
@@ -263,6 +285,32 @@ async def test_booting_miniserver_is_asked_again_after_5_seconds(server, autojum
     # is parsed in a worker thread, and the autojump clock moves on while it waits for it.)
     answered = recorder.time_of(lambda m: isinstance(m, MiniserverIdentified))
     assert round(answered - booted_at, 1) == 15.0
+
+
+async def test_an_outage_is_told_once_and_its_end_with_duration_and_tries(
+    server, autojump_clock, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="loxone_trio_exporter.session")
+    async with in_memory(server) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+        server.inject(Fault(FaultKind.BOOT, seconds=12))  # cut, then 503 for 12 s
+        lost_at = trio.current_time()
+        await recorder.wait_for(status(ConnectionState.STREAMING), count=2)
+        back_at = recorder.time_of(status(ConnectionState.STREAMING), 1)
+    lines = [r for r in caplog.records if r.name == "loxone_trio_exporter.session"]
+    messages = [r.getMessage() for r in lines]
+    tries = sum(isinstance(m, SessionLost) for _, m in recorder.messages)
+    assert tries >= 3  # the cut, then two or more probes answered 503
+    booting = [m for m in messages if "booting (GET /jdev/cfg/apiKey answered 503)" in m]
+    assert len(booting) == 1  # told once, not once per probe
+    (again,) = [r for r in lines if getattr(r, "event", None) == "streaming_again"]
+    first = next(r for r in lines if getattr(r, "event", None) == "session_lost")
+    assert again.getMessage() == (
+        f"miniserver home: streaming again after {back_at - lost_at:.1f} s "
+        f"({first.reason}; {tries} failed tries)"
+    )
+    assert (again.miniserver, again.reason) == ("home", first.reason)
+    assert messages.count("miniserver home: streaming") == 1  # the first start only
 
 
 async def test_backoff_starts_over_after_a_session_that_streamed_a_minute(

@@ -47,7 +47,7 @@ class FirstImporter(importlib.abc.MetaPathFinder):
 
 class ReportWhenServing(logging.Filter):
     def filter(self, record):
-        if record.getMessage().startswith("serving "):
+        if " serving " in record.getMessage():
             report = {"modules": sorted(sys.modules), "importers": FirstImporter.importers}
             print(json.dumps(report), flush=True)
             os.kill(os.getpid(), signal.SIGTERM)
@@ -55,7 +55,7 @@ class ReportWhenServing(logging.Filter):
 
 
 sys.meta_path.insert(0, FirstImporter())
-logging.getLogger("loxone_trio_exporter.supervisor").addFilter(ReportWhenServing())
+logging.getLogger("loxone_trio_exporter").addFilter(ReportWhenServing())
 from loxone_trio_exporter.cli import main
 
 sys.exit(main(["run", sys.argv[1]]))

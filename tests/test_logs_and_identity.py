@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loxone_trio_exporter.logs import MASK, configure_logging
+from loxone_trio_exporter.logs import MASK, SESSION_LOGGER, configure_logging
 from loxone_trio_exporter.runtime._identity import (
     CLIENT_UUID_FILE,
     client_uuid,
@@ -45,6 +45,24 @@ def test_json_lines_carry_level_logger_message_and_exception(restore_root_logger
     assert first["time"].endswith("Z")
     assert second["level"] == "error"
     assert "ValueError: bad frame" in second["exception"]
+
+
+def test_fields_are_json_keys_and_key_value_pairs_in_text(restore_root_logger: None) -> None:
+    fields = {"miniserver": "home", "event": "session_lost", "reason": "booting"}
+    for log_format in ("json", "text"):
+        stream = io.StringIO()
+        configure_logging("info", log_format, stream=stream)
+        logging.getLogger(SESSION_LOGGER).warning("it ended", extra=fields | {"other": "x"})
+        line = stream.getvalue().strip()
+        if log_format == "json":
+            entry = json.loads(line)
+            assert {key: entry[key] for key in fields} == fields
+            assert "other" not in entry  # only the documented fields
+            assert entry["logger"] == "loxone_trio_exporter.session"
+        else:
+            assert line.endswith(
+                "session: it ended [miniserver=home event=session_lost reason=booting]"
+            )
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

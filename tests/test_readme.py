@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from loxone_trio_exporter.runtime._messages import ReconnectReason
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,3 +29,11 @@ def test_ci_runs_the_readme_test_command_verbatim():
     ci_script = (ROOT / ".ci" / "run").read_text("utf-8")
     assert quick_start_commands()[1] in ci_script
     assert "LOXONE_TEST_STRICT=1" in ci_script
+
+
+def test_every_reconnect_reason_is_in_the_readme_table():
+    text = (ROOT / "README.md").read_text("utf-8")
+    table = text.split("| what happened | reason | next try |", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`([a-z_]+)`", table))
+    missing = {reason.value for reason in ReconnectReason} - listed
+    assert not missing, f"reasons missing from the README's table: {sorted(missing)}"

@@ -275,7 +275,7 @@ def test_connection_removed_drops_everything_of_that_miniserver(caplog):
         assert series == office_before[metric.name]
     assert [view.name for view in owner.views()] == ["office"]
     # Later messages for it are ignored (the removal itself is not news when repeated).
-    with caplog.at_level(logging.DEBUG, logger="loxone_trio_exporter.runtime._owner"):
+    with caplog.at_level(logging.DEBUG, logger="loxone_trio_exporter.state"):
         before = owner.snapshot()
         feed(owner, [*tables("home", home.step(10)), ConnectionRemoved("home")])
         assert owner.snapshot() is before

@@ -32,7 +32,7 @@ TOKEN = StoredToken(
     hash_algorithm=HashAlgorithm.SHA256,
     client_uuid=CLIENT_UUID,
 )
-LOGGER = "loxone_trio_exporter.runtime._token_store"
+LOGGER = "loxone_trio_exporter.session"
 PROMPT_SECONDS = 5.0
 
 

@@ -36,7 +36,7 @@ from ..runtime import otlp_exports_family
 from ._encode import EncodedExport, encode_export
 from ._http import Endpoint, OpenStream, PushFailed, open_tcp, post_export
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("loxone_trio_exporter.otlp")
 
 RESULTS = ("success", "failure", "dropped")
 #: Tries of one export (the first and its retries).

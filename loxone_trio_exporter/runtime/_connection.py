@@ -26,6 +26,7 @@ import trio
 from ..backoff import Backoff
 from ..config import MiniserverConfig
 from ..errors import RemoteProtocolError, UnavailableError
+from ..logs import SESSION_LOGGER
 from ..protocol import (
     ClientSession,
     LoginEra,
@@ -62,7 +63,7 @@ from ._transport import (
     session_transport,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(SESSION_LOGGER)
 
 #: Opens a stream for a transport; tests replace TCP/TLS with in-memory streams.
 Opener = Callable[[Transport], Awaitable[trio.abc.Stream]]
@@ -74,6 +75,50 @@ _T = TypeVar("_T")
 #: From this long on, the log line of a wait says how to end it.
 LONG_WAIT_SECONDS = 30.0
 LONG_WAIT_HINT = " (POST /-/reconnect, a config reload or SIGHUP tries at once)"
+#: Said when an HTTP answer is not what any Miniserver sends.
+NOT_A_MINISERVER_HINT = "is this a Miniserver? check host and port"
+
+
+class _Outage:
+    """The stretch of one Miniserver without streaming: from the first session that ended to
+    the next that streams. Tells the log when the same failure only repeats, and how long it
+    all took once it is over."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+        self._first_reason = ""
+        self._last_detail = ""
+        self._tries = 0
+        self._streamed = False
+
+    def ended(self, now: float, ending: SessionEnded) -> bool:
+        """A session ended (or never got going); whether it repeats the one before."""
+        if self._since is None:
+            self._since, self._first_reason = now, ending.reason.value
+        repeated = self._tries > 0 and ending.detail == self._last_detail
+        self._tries += 1
+        self._last_detail = ending.detail
+        return repeated
+
+    def streaming(self, name: str, now: float) -> None:
+        """A session streams: the outage, if any, is over."""
+        since, self._since = self._since, None
+        fields = {"miniserver": name}
+        if since is None:
+            if not self._streamed:
+                log.info("miniserver %s: streaming", name, extra=fields | {"event": "streaming"})
+        else:
+            tries = "1 failed try" if self._tries == 1 else f"{self._tries} failed tries"
+            log.info(
+                "miniserver %s: streaming again after %.1f s (%s; %s)",
+                name,
+                now - since,
+                self._first_reason,
+                tries,
+                extra=fields | {"event": "streaming_again", "reason": self._first_reason},
+            )
+        self._streamed = True
+        self._tries, self._last_detail = 0, ""
 
 
 @attrs.frozen
@@ -132,6 +177,7 @@ class MiniserverConnection:
             wall_clock=wall_clock,
         )
         self._structure: CachedStructure | None = None
+        self._outage = _Outage()
         self._driver: SessionDriver | None = None
         self._errors = InternalErrorLog(log, config.name)
         self._table_budget = TableBudget()  # across sessions: queued tables outlive theirs
@@ -159,6 +205,11 @@ class MiniserverConnection:
         reload, SIGHUP). ``False`` when this connection was not waiting."""
         if self._sleep_scope is None or self._stopping:
             return False
+        log.info(
+            "miniserver %s: trying again now, as asked",
+            self.name,
+            extra={"miniserver": self.name, "event": "retry_now"},
+        )
         self._sleep_scope.cancel()
         return True
 
@@ -214,6 +265,7 @@ class MiniserverConnection:
             self._sleep_scope = None
 
     async def _wait_after(self, ended: SessionEnded) -> None:
+        now = trio.current_time()
         driver = self._driver
         if driver is not None and driver.streaming_since is not None:
             self._backoff.session_ended(trio.current_time() - driver.streaming_since)
@@ -235,8 +287,11 @@ class MiniserverConnection:
                 protocol_error=ended.protocol_error,
             )
         )
+        repeated = self._outage.ended(now, ended)
         log.log(
-            ended.level,
+            # The same failure again and again is told once per outage; the line that ends the
+            # outage counts the tries.
+            logging.DEBUG if repeated else ended.level,
             "miniserver %s (%s): %s; next try in %.1f s%s",
             self.name,
             self._transport.describe(),
@@ -244,6 +299,12 @@ class MiniserverConnection:
             delay,
             # A long wait can be cut short, and whoever fixed the cause wants to know how.
             LONG_WAIT_HINT if delay >= LONG_WAIT_SECONDS else "",
+            extra={
+                "miniserver": self.name,
+                "event": "session_lost",
+                "reason": ended.reason.value,
+                "next_try_seconds": round(delay, 1),
+            },
         )
         await self._report(
             StatusChanged(self.name, ConnectionState.WAITING, ended.detail, retry_in_seconds=delay)
@@ -255,6 +316,8 @@ class MiniserverConnection:
     async def _report(self, message: Message) -> None:
         # Without a yield when the owner's queue has room: the socket read that follows is the
         # checkpoint, and each value table costs one task switch less (idle CPU, design 4).
+        if type(message) is StatusChanged and message.state is ConnectionState.STREAMING:
+            self._outage.streaming(self.name, trio.current_time())
         try:
             self._send_channel.send_nowait(message)
         except trio.WouldBlock:
@@ -368,14 +431,15 @@ class MiniserverConnection:
             )
         if response.status != ResponseCode.OK:
             raise SessionEnded(
-                ReconnectReason.UNREACHABLE, f"GET {path} answered HTTP {response.status}"
+                ReconnectReason.UNREACHABLE,
+                f"GET {path} answered HTTP {response.status}: {NOT_A_MINISERVER_HINT}",
             )
         try:
             reply = parse_ll_reply(response.body)
         except RemoteProtocolError as exc:
             raise SessionEnded(
                 ReconnectReason.PROTOCOL_ERROR,
-                f"unreadable answer to GET {path}: {exc}",
+                f"unreadable answer to GET {path}: {exc}; {NOT_A_MINISERVER_HINT}",
                 protocol_error=True,
             ) from None
         if reply.code != ResponseCode.OK:
@@ -405,7 +469,8 @@ class MiniserverConnection:
         except trio.TooSlowError:
             raise SessionEnded(
                 ReconnectReason.UNREACHABLE,
-                f"no connection to {transport.describe()} within {self._timeouts.connect:g} s",
+                f"no connection to {transport.describe()} within {self._timeouts.connect:g} s: "
+                "is the Miniserver switched on and reachable from here (firewall, VLAN)?",
             ) from None
         except TlsError as exc:
             raise SessionEnded(ReconnectReason.TLS_ERROR, str(exc), level=logging.ERROR) from None

@@ -13,13 +13,14 @@ import attrs
 import trio
 
 from ..config import MiniserverConfig
+from ..logs import SESSION_LOGGER
 from ._connection import MiniserverConnection, Timeouts
 from ._identity import client_uuid
 from ._messages import ConnectionRemoved, Message
 from ._owner import StateOwner
 from ._token_store import TokenStore
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(SESSION_LOGGER)
 
 #: How long a connection that was asked to stop may take to say goodbye before it is cancelled.
 STOP_GRACE_SECONDS = 1.0

@@ -136,6 +136,13 @@ def failed(event: SessionFailed) -> SessionEnded:
             auth_failure=True,
             level=logging.ERROR,
         )
+    if event.code == ResponseCode.AUTH_TIMEOUT:
+        # We log in at once, so a 420 means our login went unanswered until its time was up.
+        return SessionEnded(
+            ReconnectReason.REFUSED,
+            "the Miniserver closed the login as not done in time (code 420) although it was "
+            "sent at once: it did not answer it in time; is it overloaded or stalled?",
+        )
     if event.code is not None:
         return SessionEnded(ReconnectReason.REFUSED, f"{event.reason} (code {event.code})")
     return SessionEnded(

@@ -14,7 +14,9 @@ import socket
 import uuid
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from ..logs import CONFIG_LOGGER
+
+log = logging.getLogger(CONFIG_LOGGER)
 
 CLIENT_UUID_FILE = "client-uuid"
 

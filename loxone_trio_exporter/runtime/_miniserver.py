@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from ..logs import STATE_LOGGER
 from ..protocol import (
     DaytimerStatesReceived,
     TextStatesReceived,
@@ -34,7 +35,7 @@ from ..structure import StructureLayout
 from ._facts import MiniserverFacts, MiniserverLabels
 from ._messages import ConnectionState
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(STATE_LOGGER)
 
 
 class MiniserverState:

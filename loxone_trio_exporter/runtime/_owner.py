@@ -29,6 +29,7 @@ import trio
 
 from ..config import ExportConfig
 from ..exposition import Snapshot
+from ..logs import STATE_LOGGER
 from ..state import ExportFilter, TableEvent
 from ..views import MiniserverView
 from ._facts import BuildInfo, ReloadStatus
@@ -52,7 +53,7 @@ from ._supervision import InternalErrorLog
 # BuildInfo is re-exported: the supervisor makes one for the owner it starts.
 __all__ = ["BuildInfo", "StateOwner", "export_filter", "state_text"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(STATE_LOGGER)
 
 
 def export_filter(export: ExportConfig) -> ExportFilter:

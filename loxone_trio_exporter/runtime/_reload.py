@@ -27,12 +27,11 @@ import trio
 
 from ..config import Config, LogConfig, describe_source, load_config
 from ..errors import ConfigError
-from ..logs import mask_secrets
+from ..logs import CONFIG_LOGGER, mask_secrets
 from ._connections import ConnectionRegistry, PreparedConnection
 from ._owner import StateOwner
 
-# The name operators filter on stays what it was before the module moved into the runtime.
-log = logging.getLogger("loxone_trio_exporter.reload")
+log = logging.getLogger(CONFIG_LOGGER)
 
 #: Sets up logging from ``[log]``, masking every one of the passwords (``configure_logging``).
 LoggingSetup = Callable[[LogConfig, Sequence[str]], None]

@@ -22,6 +22,7 @@ import attrs
 import trio
 
 from ..errors import StructureError
+from ..logs import SESSION_LOGGER
 from ..protocol import (
     Authenticated,
     ClientSession,
@@ -63,7 +64,7 @@ from ._messages import (
 from ._token_store import TokenStore
 from ._transport import MiniserverWebSocket, open_websocket
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(SESSION_LOGGER)
 
 #: Larger structure files are parsed in a worker thread (about 50 ms of work per 256 KiB), so
 #: the event loop (and /metrics) never stalls on them; smaller ones cost less than the thread.

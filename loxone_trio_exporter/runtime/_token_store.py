@@ -27,9 +27,10 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..logs import SESSION_LOGGER
 from ..protocol import HashAlgorithm, StoredToken
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(SESSION_LOGGER)
 
 TOKEN_DIRECTORY = "tokens"  # noqa: S105 - a directory name, not a secret
 FORMAT_VERSION = 1

@@ -15,8 +15,10 @@ still goes to the IP (SNI and verification use the name). ``tls_server_name`` ov
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -163,7 +165,7 @@ async def open_stream(
     try:
         tcp = await trio.open_tcp_stream(host, port)
     except OSError as exc:
-        raise UnavailableError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        raise UnavailableError(why_not_connected(exc, host, port)) from None
     if ssl_context is None:
         return tcp
     stream = trio.SSLStream(tcp, ssl_context, server_hostname=server_hostname or host)
@@ -179,6 +181,54 @@ async def open_stream(
             ) from None
         raise TlsError(f"TLS handshake with {host}:{port} failed: {cause or exc}") from None
     return stream
+
+
+#: What each way of failing to connect means, and what to check (errno -> cause, hint).
+_CONNECT_FAILURES = {
+    errno.ECONNREFUSED: (
+        "connection refused: nothing listens there",
+        "check host and port (a Miniserver serves HTTP on port 80 unless it was changed)",
+    ),
+    errno.ETIMEDOUT: (
+        "no answer (timed out)",
+        "is the Miniserver switched on, and reachable from here (firewall, VLAN)?",
+    ),
+    errno.EHOSTUNREACH: (
+        "no route to the host",
+        "check the network between the exporter and the Miniserver (VLAN, firewall, VPN)",
+    ),
+    errno.ENETUNREACH: (
+        "network unreachable",
+        "check the network between the exporter and the Miniserver (VLAN, firewall, VPN)",
+    ),
+}
+
+
+def why_not_connected(exc: OSError, host: str, port: int) -> str:
+    """A failed TCP connect in plain words, with what to check. trio reports "all attempts to
+    connect failed" and keeps each attempt's error as the cause: the first known one says it."""
+    where = f"{host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"cannot resolve {host!r} ({exc.strerror or exc}): check the host name, or give the "
+            "Miniserver's IP address"
+        )
+    for attempt in _attempts(exc):
+        known = _CONNECT_FAILURES.get(attempt.errno or 0)
+        if known is not None:
+            cause, hint = known
+            return f"cannot connect to {where}: {cause}; {hint}"
+    return f"cannot connect to {where}: {exc.strerror or exc}"
+
+
+def _attempts(exc: BaseException) -> Iterator[OSError]:
+    if isinstance(exc, OSError):
+        yield exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _attempts(inner)
+    if exc.__cause__ is not None:
+        yield from _attempts(exc.__cause__)
 
 
 async def http_get(
@@ -207,7 +257,8 @@ async def http_get(
                 return await _exchange(stream, host, port, path)
     except trio.TooSlowError:
         raise UnavailableError(
-            f"no answer from {host}:{port} within {timeout_seconds:g} s (GET {path})"
+            f"no answer from {host}:{port} within {timeout_seconds:g} s (GET {path}): a "
+            "Miniserver that stalls, or another service on that port?"
         ) from None
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError) as exc:
         raise UnavailableError(f"HTTP GET {path} on {host}:{port} failed: {exc}") from None

@@ -51,11 +51,12 @@ import attrs
 import bcrypt
 import trio
 
+from ..logs import WEB_LOGGER
 from ._asgi import AsgiApp, Message, Receive, Scope, Send
 from ._web_config import WebConfigFile
 from ._web_config_source import WebConfigProvider
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(WEB_LOGGER)
 
 REALM = "loxone-trio-exporter"
 CHALLENGE = f'Basic realm="{REALM}"'.encode("ascii")

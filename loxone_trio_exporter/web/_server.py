@@ -36,6 +36,7 @@ from hypercorn.events import Closed
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve
 
+from ..logs import WEB_LOGGER
 from ._asgi import AsgiApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -270,7 +271,7 @@ def hypercorn_config(
     config.ssl_handshake_timeout = TLS_HANDSHAKE_TIMEOUT_SECONDS
     config.accesslog = None
     # The default error logger prints every line twice once logging is configured.
-    config.errorlog = logging.getLogger("hypercorn.error")
+    config.errorlog = logging.getLogger(f"{WEB_LOGGER}.server")
     return config
 
 

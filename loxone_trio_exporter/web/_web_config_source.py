@@ -18,9 +18,10 @@ from typing import Protocol
 import attrs
 
 from ..errors import ConfigError
+from ..logs import WEB_LOGGER
 from ._web_config import WebConfigFile, load_web_config
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(WEB_LOGGER)
 
 CHECK_INTERVAL_SECONDS = 1.0
 
