@@ -36,7 +36,11 @@ from loxone_trio_exporter.runtime._messages import (
     SessionLost,
     TokenUpdated,
 )
-from loxone_trio_exporter.runtime._web_source import ExporterWebSource, process_families
+from loxone_trio_exporter.runtime._web_source import (
+    TRIM_AFTER_SECONDS,
+    ExporterWebSource,
+    process_families,
+)
 from loxone_trio_exporter.simulator import SimulatedMiniserver
 from loxone_trio_exporter.views import MetricsBody
 from loxone_trio_exporter.web import create_app, serve_web
@@ -216,3 +220,23 @@ async def test_scrapes_at_the_same_time_render_one_after_the_other(smarteon_sour
     bodies = [whole(answer) for answer in answers]
     fresh = ExporterWebSource(smarteon_source._owner).render_metrics_now(None, None).body
     assert all(_without_duration(body) == _without_duration(fresh) for body in bodies)
+
+
+async def test_freed_memory_goes_back_once_scrapes_pause(autojump_clock):
+    """One trim per burst of scrapes, ``TRIM_AFTER_SECONDS`` after its last scrape: none
+    while scrapes follow each other closely, none while nobody scrapes."""
+    trims: list[float] = []
+    source = ExporterWebSource(
+        make_owner(["home"]), release_memory=lambda: trims.append(trio.current_time())
+    )
+    for _ in range(3):
+        await source.render_metrics(None, "gzip")
+        last = trio.current_time()
+        await trio.sleep(TRIM_AFTER_SECONDS / 2)
+    assert trims == []
+    await trio.sleep(60)
+    assert trims == [last + TRIM_AFTER_SECONDS]
+    await source.render_metrics(None, None)
+    again = trio.current_time()
+    await trio.sleep(60)
+    assert trims == [last + TRIM_AFTER_SECONDS, again + TRIM_AFTER_SECONDS]
