@@ -30,7 +30,7 @@ from array import array
 from collections.abc import Container, Iterable, Iterator
 
 from ..protocol import DaytimerState, TextState, ValueState, WeatherEntry, WeatherState
-from ._plan import SeriesPlan
+from ._plan import SeriesPlan, shared_int
 from ._tables import TableKind
 
 MAX_TEXT_LENGTH = 200  # design 3.3: text cut to 200 characters
@@ -149,7 +149,7 @@ class SeriesStore:
         entry = ~code
         if entry < self._controls:  # the first value of a UUID that alone feeds one series
             position = self._place(entry, value)
-            self._index[raw] = position
+            self._index[raw] = shared_int(position)
             self._first.append(position)
             return True
         entry -= self._controls
