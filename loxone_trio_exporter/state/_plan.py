@@ -182,7 +182,7 @@ class SeriesPlan:
             key = (keys[position], label)
             number = series.get(key)
             if number is None:
-                number = series[key] = len(state_text)
+                number = series[key] = shared_int(len(state_text))
                 self.series_control.append(position)
                 state_text.append(one(b"," + labels_text((("state", label),))))
             fed = self.feeds.setdefault(raw, [])
