@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import platform
 import sys
 from functools import partial
 
@@ -30,6 +31,7 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from loxone_trio_exporter.exposition import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT
+from loxone_trio_exporter.runtime._memory import limit_malloc_arenas, release_free_memory
 from loxone_trio_exporter.runtime._messages import (
     MiniserverIdentified,
     ReconnectReason,
@@ -240,3 +242,11 @@ async def test_freed_memory_goes_back_once_scrapes_pause(autojump_clock):
     again = trio.current_time()
     await trio.sleep(60)
     assert trims == [last + TRIM_AFTER_SECONDS, again + TRIM_AFTER_SECONDS]
+
+
+def test_glibc_takes_the_arena_limit_and_trims():
+    """The allocator calls of ``_memory`` reach glibc where it is the C library, and are
+    harmless no-ops elsewhere."""
+    on_glibc = platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is on_glibc
+    release_free_memory()  # returns nothing either way; must not fail

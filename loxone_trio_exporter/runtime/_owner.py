@@ -33,7 +33,7 @@ from ..state import ExportFilter, TableEvent
 from ..views import MiniserverView
 from ._facts import BuildInfo, ReloadStatus
 from ._families import build_snapshot
-from ._memory import release_free_memory
+from ._memory import limit_malloc_arenas, release_free_memory
 from ._messages import (
     ConnectionRemoved,
     ConnectionState,
@@ -81,6 +81,9 @@ class StateOwner:
         build_info: BuildInfo,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        # One owner per exporter, made before any connection starts a worker thread: the
+        # threads share one malloc arena from the start (see ``_memory``).
+        limit_malloc_arenas()
         self._export = export
         self._filter = export_filter(export)
         self._build_info = build_info
