@@ -250,3 +250,20 @@ def test_glibc_takes_the_arena_limit_and_trims():
     on_glibc = platform.libc_ver()[0] == "glibc"
     assert limit_malloc_arenas() is on_glibc
     release_free_memory()  # returns nothing either way; must not fail
+
+
+async def test_a_render_under_way_at_the_deadline_trims_after_it_ends(autojump_clock):
+    trims: list[float] = []
+    source = ExporterWebSource(
+        make_owner(["home"]), release_memory=lambda: trims.append(trio.current_time())
+    )
+    await source.render_metrics(None, None)
+    async with source._rendering:  # a render that holds the lock past the deadline
+        await trio.sleep(2 * TRIM_AFTER_SECONDS)
+    assert trims == []
+    await trio.sleep(60)
+    assert trims == []  # nothing ended after the deadline: no trim is pending
+    await source.render_metrics(None, None)
+    again = trio.current_time()
+    await trio.sleep(60)
+    assert trims == [again + TRIM_AFTER_SECONDS]

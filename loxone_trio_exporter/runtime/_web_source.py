@@ -99,12 +99,19 @@ class ExporterWebSource:
             trio.lowlevel.spawn_system_task(self._trim_when_quiet, name="trim after scrapes")
 
     async def _trim_when_quiet(self) -> None:
-        while self._trim_at is not None:
-            await trio.sleep_until(self._trim_at)
-            if trio.current_time() >= self._trim_at and not self._rendering.locked():
-                self._trim_at = None
+        while True:
+            deadline = self._trim_at
+            assert deadline is not None  # only this task clears it
+            await trio.sleep_until(deadline)
+            if self._trim_at != deadline:
+                continue  # another scrape ended meanwhile: wait for its deadline
+            self._trim_at = None
+            # A render under way (a slow one, or one that began just now) asks for the next
+            # trim when it ends.
+            if not self._rendering.locked():
                 self._trimmed_at = time.monotonic()
                 self._release_memory()
+            return
 
     def render_metrics_now(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         """``render_metrics`` in one go (benchmarks and tests; not while one is running)."""
