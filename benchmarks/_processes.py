@@ -342,6 +342,13 @@ class Exporter(_ChildProcess):
         assert status == 200, body[:200]
         return body
 
+    def scrape_gzip(self) -> bytes:
+        """``/metrics`` as Prometheus asks for it (``Accept-Encoding: gzip``), still compressed:
+        a caller that times the scrape decompresses afterwards."""
+        status, body = http_get(self.port, "/metrics", {"Accept-Encoding": "gzip"})
+        assert status == 200, body[:200]
+        return body
+
     def rss(self) -> int:
         return rss_bytes(self.pid)
 
@@ -355,10 +362,12 @@ class Exporter(_ChildProcess):
             return ""
 
 
-def http_get(port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.read()
     finally:

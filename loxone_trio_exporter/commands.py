@@ -202,12 +202,13 @@ def _leaves(exc: BaseException, kind: type[_E]) -> list[_E]:
 async def _serve(
     config: Config, *, source: ConfigSource | None = None, on_started: Any = None
 ) -> None:
-    from .runtime import return_large_blocks_at_once  # noqa: PLC0415 - as above
+    from .runtime import limit_malloc_arenas, return_large_blocks_at_once  # noqa: PLC0415
     from .supervisor import run_exporter  # noqa: PLC0415 - the parser alone needs none of it
 
     # Process-wide, so set by the command that owns the process: a 15 MiB message from a
     # Miniserver gives its memory back when it is freed (issue 13: RSS after a flood).
     return_large_blocks_at_once()
+    limit_malloc_arenas()  # before the first worker thread allocates (see runtime._memory)
     shutdown = trio.Event()
     signals = SignalHandler(shutdown)
     async with trio.open_nursery() as nursery:

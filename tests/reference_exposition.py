@@ -540,6 +540,13 @@ class ReferenceExporter:
             if _export_key(old) != _export_key(step.export):
                 for ms in self.miniservers.values():
                     ms.reload(step.export)
+            elif step.export.include_text and not old.include_text:
+                # Texts by series are kept only while exported: turned on, they are rebuilt
+                # from the last text of every UUID, as a reload with new filters does.
+                for ms in self.miniservers.values():
+                    if ms.series is not None:
+                        ms.texts = {}
+                        ms._set_texts(ms.raw_texts)
         else:
             self._apply_to(self.miniservers[step.miniserver], step)
         return None

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loxone_trio_exporter.simulator import generate_structure
 from loxone_trio_exporter.state import ExportFilter, SeriesPlan
+from loxone_trio_exporter.state._plan import shared_int
 from loxone_trio_exporter.structure import (
     build_layout,
     build_state_index,
@@ -130,3 +131,21 @@ def test_repeated_state_labels_are_one_object(shared_fixture):
     plan = plan_of(shared_fixture("smarteon-2025.LoxAPP3.json").read_text("utf-8"))
     texts = plan.state_text
     assert len({id(text) for text in texts}) == len(set(texts)) < len(texts)
+
+
+@pytest.mark.parametrize("value", [0, 1, 255, 257, 4_000, -1, -2, -257, -40_000])
+def test_shared_int_is_the_value_as_one_object(value):
+    shared = shared_int(value)
+    assert shared == value
+    assert shared_int(int(str(value))) is shared  # an equal int made elsewhere: the same object
+
+
+def test_a_layout_copied_out_of_the_parse_is_the_same_layout(shared_fixture):
+    text = shared_fixture("smarteon-2025.LoxAPP3.json").read_text("utf-8")
+    layout = layout_structure(text)
+    assert layout == build_layout(load_structure(text))
+    # The copy keeps repeated values as one object (rooms, labels, shared UUIDs).
+    rooms = [control.room for control in layout.controls]
+    assert len({id(room) for room in rooms}) == len(set(rooms)) < len(rooms)
+    labels = layout.state_label
+    assert len({id(label) for label in labels}) == len(set(labels)) < len(labels)

@@ -9,6 +9,7 @@ from loxone_trio_exporter.protocol import (
     MessageReader,
     TextStatesReceived,
     ValueStatesReceived,
+    decode_text_states,
     decode_value_states,
     frame_binary_message,
     uuid_from_str,
@@ -118,3 +119,30 @@ def test_a_frozen_view_shares_what_did_not_change():
     assert third.values is not second.values
     assert third.values.values == second.values.values  # a copy, equal: nothing was written
     assert third.values.lineage is second.values.lineage
+
+
+def test_texts_by_series_only_while_exported_and_rebuilt_when_turned_on():
+    model = SimulatedMiniserver.generate(20, seed=4)
+    layout = build_layout(model.structure)
+    plan = SeriesPlan(layout, ExportFilter(), "home")
+    exported = SeriesStore(plan)
+    hidden = SeriesStore(SeriesPlan(layout, ExportFilter(), "home"), texts_exported=False)
+    tables = dict(model.full_tables())
+    texts = decode_text_states(tables[MessageIdentifier.TEXT_STATES])
+    assert texts
+    for store in (exported, hidden):
+        assert store.apply_texts(texts) == 0
+    assert exported.texts
+    assert hidden.texts == {}
+    assert hidden.raw_texts == exported.raw_texts  # kept by UUID: a reload may want them
+    assert hidden.events == exported.events
+    freeze(hidden, None, include_text=False)  # clears the changed flags
+    assert not hidden.changed_texts
+    hidden.export_texts(True)
+    assert hidden.texts == exported.texts
+    assert list(hidden.texts) == list(exported.texts)  # the same order
+    assert hidden.changed_texts
+    hidden.export_texts(False)
+    assert hidden.texts == {}
+    # A replay keeps the setting.
+    assert hidden.replay(SeriesPlan(layout, ExportFilter(), "home")).texts == {}

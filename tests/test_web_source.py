@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import platform
 import sys
 from functools import partial
 
@@ -30,13 +31,18 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from loxone_trio_exporter.exposition import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT
+from loxone_trio_exporter.runtime._memory import limit_malloc_arenas, release_free_memory
 from loxone_trio_exporter.runtime._messages import (
     MiniserverIdentified,
     ReconnectReason,
     SessionLost,
     TokenUpdated,
 )
-from loxone_trio_exporter.runtime._web_source import ExporterWebSource, process_families
+from loxone_trio_exporter.runtime._web_source import (
+    TRIM_AFTER_SECONDS,
+    ExporterWebSource,
+    process_families,
+)
 from loxone_trio_exporter.simulator import SimulatedMiniserver
 from loxone_trio_exporter.views import MetricsBody
 from loxone_trio_exporter.web import create_app, serve_web
@@ -216,3 +222,48 @@ async def test_scrapes_at_the_same_time_render_one_after_the_other(smarteon_sour
     bodies = [whole(answer) for answer in answers]
     fresh = ExporterWebSource(smarteon_source._owner).render_metrics_now(None, None).body
     assert all(_without_duration(body) == _without_duration(fresh) for body in bodies)
+
+
+async def test_freed_memory_goes_back_once_scrapes_pause(autojump_clock):
+    """One trim per burst of scrapes, ``TRIM_AFTER_SECONDS`` after its last scrape: none
+    while scrapes follow each other closely, none while nobody scrapes."""
+    trims: list[float] = []
+    source = ExporterWebSource(
+        make_owner(["home"]), release_memory=lambda: trims.append(trio.current_time())
+    )
+    for _ in range(3):
+        await source.render_metrics(None, "gzip")
+        last = trio.current_time()
+        await trio.sleep(TRIM_AFTER_SECONDS / 2)
+    assert trims == []
+    await trio.sleep(60)
+    assert trims == [last + TRIM_AFTER_SECONDS]
+    await source.render_metrics(None, None)
+    again = trio.current_time()
+    await trio.sleep(60)
+    assert trims == [last + TRIM_AFTER_SECONDS, again + TRIM_AFTER_SECONDS]
+
+
+def test_glibc_takes_the_arena_limit_and_trims():
+    """The allocator calls of ``_memory`` reach glibc where it is the C library, and are
+    harmless no-ops elsewhere."""
+    on_glibc = platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is on_glibc
+    release_free_memory()  # returns nothing either way; must not fail
+
+
+async def test_a_render_under_way_at_the_deadline_trims_after_it_ends(autojump_clock):
+    trims: list[float] = []
+    source = ExporterWebSource(
+        make_owner(["home"]), release_memory=lambda: trims.append(trio.current_time())
+    )
+    await source.render_metrics(None, None)
+    async with source._rendering:  # a render that holds the lock past the deadline
+        await trio.sleep(2 * TRIM_AFTER_SECONDS)
+    assert trims == []
+    await trio.sleep(60)
+    assert trims == []  # nothing ended after the deadline: no trim is pending
+    await source.render_metrics(None, None)
+    again = trio.current_time()
+    await trio.sleep(60)
+    assert trims == [again + TRIM_AFTER_SECONDS]

@@ -5,6 +5,12 @@ scrape's body) are freed in the C heap but glibc keeps the pages: in the worker 
 arena, and in the main heap wherever a long-lived block sits above them. ``malloc_trim(0)``
 hands every free page back (all arenas, the middle of the heap too). Where glibc is missing
 (musl, macOS) this does nothing.
+
+glibc also gives threads arenas of their own (up to eight per core), each growing and keeping
+its pages on its own. The exporter's threads are trio's workers (structure parses, name
+lookups), whose blocks are few and short-lived: ``limit_malloc_arenas`` keeps them to two, so
+their freed pages join the main heap's instead of pinning arenas of their own (measured with
+``MALLOC_ARENA_MAX=2``, the same setting: 100k value series 155 -> 147 MB).
 """
 
 from __future__ import annotations
@@ -13,20 +19,27 @@ import ctypes
 import ctypes.util
 from collections.abc import Callable
 
+#: ``mallopt``'s parameter for the most arenas glibc makes (malloc.h: ``M_ARENA_MAX``).
+_M_ARENA_MAX = -8
+#: Arenas for the whole process: the main one and one for the worker threads.
+MALLOC_ARENAS = 2
+#: ``mallopt``'s parameter for the size from which a block gets pages of its own (mmap).
+_M_MMAP_THRESHOLD = -3
 
-def _find_malloc_trim() -> Callable[[int], int] | None:
+
+def _find_libc_function(function: str) -> Callable[..., int] | None:
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        libc = ctypes.CDLL(name)
-        trim: Callable[[int], int] = libc.malloc_trim
+        found: Callable[..., int] = getattr(ctypes.CDLL(name), function)
     except (OSError, AttributeError):
         return None
-    return trim
+    return found
 
 
-_MALLOC_TRIM = _find_malloc_trim()
+_MALLOC_TRIM = _find_libc_function("malloc_trim")
+_MALLOPT = _find_libc_function("mallopt")
 
 
 def release_free_memory() -> None:
@@ -35,21 +48,15 @@ def release_free_memory() -> None:
         _MALLOC_TRIM(0)
 
 
-#: glibc's ``mallopt`` parameter for the size from which a block gets pages of its own (mmap).
-_M_MMAP_THRESHOLD = -3
+def limit_malloc_arenas() -> bool:
+    """Let glibc make at most ``MALLOC_ARENAS`` arenas (see module doc); call it before the
+    first worker thread allocates. An arena made before stays. Whether the C library took it:
+    elsewhere than on glibc this does nothing."""
+    return _MALLOPT is not None and _MALLOPT(_M_ARENA_MAX, MALLOC_ARENAS) == 1
+
+
 #: Blocks from this size up are mapped on their own and unmapped when freed.
 LARGE_BLOCK_BYTES = 1024 * 1024
-
-
-def _find_mallopt() -> Callable[[int, int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        mallopt: Callable[[int, int], int] = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
-        return None
-    return mallopt
 
 
 def return_large_blocks_at_once(threshold: int = LARGE_BLOCK_BYTES) -> bool:
@@ -63,5 +70,4 @@ def return_large_blocks_at_once(threshold: int = LARGE_BLOCK_BYTES) -> bool:
     mapping per large block (page faults, about 1 ms per 15 MiB), paid only for messages and
     bodies of a MiB and more.
     """
-    mallopt = _find_mallopt()
-    return mallopt is not None and mallopt(_M_MMAP_THRESHOLD, threshold) == 1
+    return _MALLOPT is not None and _MALLOPT(_M_MMAP_THRESHOLD, threshold) == 1

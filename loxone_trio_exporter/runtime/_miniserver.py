@@ -41,8 +41,11 @@ log = logging.getLogger(STATE_LOGGER)
 class MiniserverState:
     """Everything the owner knows of one configured Miniserver; changed by the owner alone."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, include_text: bool = True) -> None:
         self.name = name
+        #: Whether ``loxone_control_text`` is exported: the store keeps texts by series only
+        #: then (``SeriesStore.export_texts``).
+        self.include_text = include_text
         self.labels = MiniserverLabels.of(name)
         self.connection = ConnectionState.CONNECTING
         self.detail = ""
@@ -97,7 +100,17 @@ class MiniserverState:
             return
         self.layout = layout
         self.last_modified = last_modified
-        self._replace(SeriesStore(SeriesPlan(layout, export_filter, self.name)))
+        self._replace(self._new_store(SeriesPlan(layout, export_filter, self.name)))
+
+    def _new_store(self, plan: SeriesPlan) -> SeriesStore:
+        return SeriesStore(plan, texts_exported=self.include_text)
+
+    def set_include_text(self, include_text: bool) -> None:
+        """``[export] include_text`` changed: texts by series are kept (at once, from the last
+        text of every UUID) or dropped."""
+        self.include_text = include_text
+        if self.store is not None:
+            self.store.export_texts(include_text)
 
     def drop_values(self) -> None:
         """Start over with no values for the same series (stale); the event counts stay."""
@@ -105,7 +118,7 @@ class MiniserverState:
         if store is None:
             return
         plan = store.plan
-        self._replace(SeriesStore(SeriesPlan(plan.layout, plan.export_filter, self.name)))
+        self._replace(self._new_store(SeriesPlan(plan.layout, plan.export_filter, self.name)))
         if self.layout is not None and self.layout is not plan.layout:
             self.store.track_exactly(self.layout.known_uuids())  # type: ignore[union-attr]
 

@@ -92,7 +92,9 @@ class StateOwner:
         self._filter = export_filter(export)
         self._build_info = build_info
         self._wall_clock = wall_clock
-        self._miniservers = {name: MiniserverState(name) for name in miniservers}
+        self._miniservers = {
+            name: MiniserverState(name, include_text=export.include_text) for name in miniservers
+        }
         #: name -> trio time when its value series go, for Miniservers whose session was lost.
         self._stale_at: dict[str, float] = {}
         #: The wait of ``run`` for the next message while a stale deadline is pending, so that
@@ -278,7 +280,7 @@ class StateOwner:
         """
         if name in self._miniservers:
             raise ValueError(f"miniserver {name!r} is already there")
-        self._miniservers[name] = MiniserverState(name)
+        self._miniservers[name] = MiniserverState(name, include_text=self._export.include_text)
         self._snapshot = None
 
     def sort_miniservers(self, order: Sequence[str]) -> None:
@@ -302,7 +304,9 @@ class StateOwner:
         """Apply a reloaded ``[export]`` table without touching any session.
 
         New filters rebuild every catalogue from the structures at hand and replay the last
-        states into it; ``include_text`` takes effect with the next snapshot; a new
+        states into it; ``include_text`` takes effect with the next snapshot (the stores keep
+        texts by series only while it is on, and rebuild them from the last text of every
+        UUID when it is turned on); a new
         ``stale_after_seconds`` also moves the deadlines of values already waiting to go stale.
         """
         old = self._export
@@ -313,6 +317,9 @@ class StateOwner:
             self._filter = new_filter
             for state in self._miniservers.values():
                 state.change_filter(new_filter)
+        if export.include_text != old.include_text:
+            for state in self._miniservers.values():
+                state.set_include_text(export.include_text)
         shift = export.stale_after_seconds - old.stale_after_seconds
         if shift and self._stale_at:
             self._stale_at = {name: at + shift for name, at in self._stale_at.items()}

@@ -16,7 +16,6 @@ applies meanwhile shows in the next scrape. One render runs at a time (the rende
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Generator, Iterable
 
@@ -40,7 +39,9 @@ from ._families import reload_families, shard_info_family
 from ._memory import release_free_memory
 from ._owner import StateOwner
 
-#: At most one ``release_free_memory`` per this many seconds of scrapes.
+#: Freed memory goes back to the system once scrapes have paused this long (see ``_answer``).
+TRIM_AFTER_SECONDS = 0.5
+#: While scrapes do not pause, at most one ``release_free_memory`` per this many seconds.
 TRIM_INTERVAL_SECONDS = 10.0
 
 RENDER_DURATION_HELP = (
@@ -59,6 +60,7 @@ class ExporterWebSource:
         process_collector: Collector | None = None,
         shard: Callable[[], tuple[int, int]] | None = None,
         extra_families: Callable[[], Iterable[MetricFamily]] | None = None,
+        release_memory: Callable[[], None] = release_free_memory,
     ) -> None:
         self._owner = owner
         self._shard = shard  # (index, count) of the running config; None: no shard_info
@@ -70,7 +72,10 @@ class ExporterWebSource:
         self._process = process_collector or ProcessCollector(registry=None)
         self._previous_seconds: float | None = None
         self._rendering = trio.Lock()
-        self._trimmed_at = -math.inf
+        self._release_memory = release_memory
+        self._trimmed_at = 0.0  # ``time.monotonic()`` of the last trim or of a burst's start
+        #: trio time of the pending trim after the last scrape; ``None`` when none is pending.
+        self._trim_at: float | None = None
 
     async def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         """The answer to a scrape, letting other tasks run between the steps of the work."""
@@ -80,8 +85,39 @@ class ExporterWebSource:
                 try:
                     next(steps)
                 except StopIteration as done:
+                    self._trim_later()
                     return done.value  # type: ignore[no-any-return]
                 await trio.lowlevel.checkpoint()
+
+    def _trim_later(self) -> None:
+        """Give the freed pages back once scrapes pause (``TRIM_AFTER_SECONDS``).
+
+        A render's temporaries (value texts, joined blocks, compressor buffers) are freed in the
+        C heap, which keeps the pages: between two scrapes 15 s apart that is resident memory
+        for nothing. Trimming after every scrape would make the next one fault its pages in
+        again; trimming once the scrapes pause costs that once per burst. One system task waits
+        for the moving deadline (no task at all between bursts): the web app runs a scrape in
+        its request's task, which ends before the deadline."""
+        pending = self._trim_at is not None
+        self._trim_at = trio.current_time() + TRIM_AFTER_SECONDS
+        if not pending:  # a burst starts: the interval of ``_answer`` counts from here
+            self._trimmed_at = time.monotonic()
+            trio.lowlevel.spawn_system_task(self._trim_when_quiet, name="trim after scrapes")
+
+    async def _trim_when_quiet(self) -> None:
+        while True:
+            deadline = self._trim_at
+            assert deadline is not None  # only this task clears it
+            await trio.sleep_until(deadline)
+            if self._trim_at != deadline:
+                continue  # another scrape ended meanwhile: wait for its deadline
+            self._trim_at = None
+            # A render under way (a slow one, or one that began just now) asks for the next
+            # trim when it ends.
+            if not self._rendering.locked():
+                self._trimmed_at = time.monotonic()
+                self._release_memory()
+            return
 
     def render_metrics_now(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         """``render_metrics`` in one go (benchmarks and tests; not while one is running)."""
@@ -133,13 +169,14 @@ class ExporterWebSource:
                 busy += time.perf_counter() - started
                 yield
                 started = time.perf_counter()
-        # The blocks a render replaced and its temporaries are freed in the C heap; give the
-        # pages back (see ``_memory``), but not after every render: the next one would fault
-        # them in again (at 10k value series 1-2 ms a scrape). Prometheus scrapes every 15 s.
+        # The blocks a render replaced and its temporaries are freed in the C heap; the pages
+        # go back once scrapes pause (``_trim_later``), not after every render: the next one
+        # would fault them in again (at 10k value series 1-2 ms a scrape). Scrapes that never
+        # pause (several scrapers) still give them back every ``TRIM_INTERVAL_SECONDS``.
         now = time.monotonic()
-        if now - self._trimmed_at >= TRIM_INTERVAL_SECONDS:
+        if self._trim_at is not None and now - self._trimmed_at >= TRIM_INTERVAL_SECONDS:
             self._trimmed_at = now
-            release_free_memory()
+            self._release_memory()
         self._previous_seconds = busy + time.perf_counter() - started
         return MetricsBody(body, fmt.content_type, gzipped)
 

@@ -53,6 +53,28 @@ class ExportFilter:
         )
 
 
+#: ``shared_int``'s tables: ``_NON_NEGATIVE[n] is n``, ``_NEGATIVE[n] == ~n``.
+_NON_NEGATIVE: list[int] = []
+_NEGATIVE: list[int] = []
+
+
+def shared_int(value: int) -> int:
+    """``value`` as one int object for the whole process.
+
+    The index of every Miniserver maps each raw UUID to a small int (``SeriesStore``); ints
+    beyond 256 are objects of their own (32 bytes), one per UUID and Miniserver. Miniservers
+    number their series from 0 alike, so they can share them: 100 Miniservers of 1k controls
+    hold one set of codes instead of 100 (about 15 MB). The tables grow to the largest code
+    any plan has used (a list slot, 8 bytes, per code) and are only touched while a plan is
+    built or a series gets its first value, never per event.
+    """
+    table, slot = (_NON_NEGATIVE, value) if value >= 0 else (_NEGATIVE, ~value)
+    if slot >= len(table):
+        fresh = range(len(table), slot + 1)
+        table.extend(fresh if value >= 0 else (~n for n in fresh))
+    return table[slot]
+
+
 def labels_text(labels: Iterable[tuple[str, str]]) -> bytes:
     """``name="value",...`` as the exposition writes it (values escaped)."""
     text = ",".join(f'{name}="{escape_label_value(value)}"' for name, value in labels)
@@ -160,7 +182,7 @@ class SeriesPlan:
             key = (keys[position], label)
             number = series.get(key)
             if number is None:
-                number = series[key] = len(state_text)
+                number = series[key] = shared_int(len(state_text))
                 self.series_control.append(position)
                 state_text.append(one(b"," + labels_text((("state", label),))))
             fed = self.feeds.setdefault(raw, [])
@@ -203,9 +225,9 @@ class SeriesPlan:
                 continue
             fed = self.feeds.get(raw, [])
             if len(fed) == 1 and feeders[fed[0]] == 1:
-                self.index[raw] = ~fed[0]
+                self.index[raw] = shared_int(~fed[0])
                 continue
-            self.index[raw] = ~(controls + len(self.complex_uuid))
+            self.index[raw] = shared_int(~(controls + len(self.complex_uuid)))
             self.complex_uuid.append(raw)
             self.complex_control.append(tuple(fed))
             # Today's rule (module doc): globals only for a UUID no exported control owns.

@@ -22,6 +22,9 @@ What was last received of every UUID the structure names, exported or not, is ke
 ``[export]`` reload gives the newly exported series their current values at once (``replay``):
 values in ``_values`` and the ``complex`` column, in the order each UUID first came
 (``_first``); texts (cut to the exported length) and daytimer entry counts in small dicts.
+Texts by series (``texts``, what ``loxone_control_text`` shows) are kept only while they are
+exported (``include_text``): turning that on rebuilds them from the texts by UUID, as a
+replay does.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from array import array
 from collections.abc import Container, Iterable, Iterator
 
 from ..protocol import DaytimerState, TextState, ValueState, WeatherEntry, WeatherState
-from ._plan import SeriesPlan
+from ._plan import SeriesPlan, shared_int
 from ._tables import TableKind
 
 MAX_TEXT_LENGTH = 200  # design 3.3: text cut to 200 characters
@@ -41,7 +44,7 @@ _STRANGER = -(1 << 62)  # the code of a UUID not in the index (below every real 
 class SeriesStore:
     """The values of the series a ``SeriesPlan`` describes (module doc)."""
 
-    def __init__(self, plan: SeriesPlan) -> None:
+    def __init__(self, plan: SeriesPlan, *, texts_exported: bool = True) -> None:
         self.plan = plan
         #: A new object per store: parts of one store's snapshots share it (renderer caches).
         self.lineage = object()
@@ -57,8 +60,10 @@ class SeriesStore:
         self._complex_seen = bytearray(count)
         #: global series -> value, in the order they first got one.
         self.global_values: dict[int, float] = {}
-        #: control series -> text, in the order they first got one.
+        #: control series -> text, in the order they first got one; empty while texts are
+        #: not exported (``export_texts``).
         self.texts: dict[int, str] = {}
+        self._texts_exported = texts_exported
         #: daytimer series -> number of entries.
         self.daytimer_entries: dict[int, float] = {}
         self.raw_texts: dict[bytes, str] = {}
@@ -149,7 +154,7 @@ class SeriesStore:
         entry = ~code
         if entry < self._controls:  # the first value of a UUID that alone feeds one series
             position = self._place(entry, value)
-            self._index[raw] = position
+            self._index[raw] = shared_int(position)
             self._first.append(position)
             return True
         entry -= self._controls
@@ -224,14 +229,27 @@ class SeriesStore:
             else:
                 strangers += 1
         self.raw_texts.update(fresh)
-        self._set_texts(fresh.items())
+        if self._texts_exported:
+            self._set_texts(fresh.items())
         self.events[TableKind.TEXT] += count
         return strangers
+
+    def export_texts(self, exported: bool) -> None:
+        """Keep texts by series (``exported``) or not; turned on, they are rebuilt at once
+        from the last text of every UUID, in the order the UUIDs first came (as ``replay``)."""
+        if exported == self._texts_exported:
+            return
+        self._texts_exported = exported
+        self.texts = {}
+        self.changed_texts = True
+        if exported:
+            self._set_texts(self.raw_texts.items())
 
     def _set_texts(self, texts: Iterable[tuple[bytes, str]]) -> None:
         for raw, text in texts:
             for series in self.control_series_of(raw):
-                self.texts[series] = text
+                # A key of its own per series would be an int object each (32 B above 256).
+                self.texts[shared_int(series)] = text
                 self.changed_texts = True
 
     def apply_daytimers(self, states: Iterable[DaytimerState]) -> int:
@@ -276,14 +294,15 @@ class SeriesStore:
         """A store of ``plan`` (new filters) holding the last states received here, applied in
         the order they came; the weather is kept, the event counts start at 0 (a replay is not
         news from the Miniserver)."""
-        store = SeriesStore(plan)
+        store = SeriesStore(plan, texts_exported=self._texts_exported)
         if self._exact is not None:
             store._exact = self._exact
             store._known = self._known
         for raw, value in self.records():
             store._feed(raw, value)
         store.raw_texts = self.raw_texts
-        store._set_texts(self.raw_texts.items())
+        if store._texts_exported:
+            store._set_texts(self.raw_texts.items())
         store.raw_daytimers = self.raw_daytimers
         store._set_daytimers(self.raw_daytimers.items())
         store.weather = self.weather

@@ -13,6 +13,8 @@ that changes them builds new series from the same layout.
 
 from __future__ import annotations
 
+import marshal
+import threading
 from typing import TypeVar, cast
 
 import attrs
@@ -20,6 +22,9 @@ import attrs
 from ..protocol import uuid_from_str
 from ._load import load_structure
 from ._model import Control, MiniserverInfo, Structure
+
+#: Held by ``layout_structure`` (worker threads): see there.
+_ONE_PARSE_AT_A_TIME = threading.Lock()
 
 #: The state whose daytimer events give ``loxone_daytimer_entries``.
 DAYTIMER_STATE = "entriesAndDefaultValue"
@@ -92,44 +97,85 @@ class StructureLayout:
 
 def layout_structure(text: str | bytes) -> StructureLayout:
     """Parse a structure file and keep its layout (run in a worker thread for large files);
-    raises ``StructureError`` as ``load_structure`` does."""
-    return build_layout(load_structure(text))
+    raises ``StructureError`` as ``load_structure`` does.
+
+    What the layout keeps is copied once the parsed file is gone. Its strings and UUIDs were
+    made by the JSON parser among the millions of temporaries of the parse (dicts, lists,
+    strings the layout does not keep), so they would pin the parser's memory pools and arenas
+    long after the rest is freed: at 10k controls several MB that Python cannot give back.
+    ``marshal`` writes the columns into one buffer and reads them back as new objects, made
+    after the temporaries are freed, so they fill a few pools in one piece; it keeps the
+    sharing of repeated values (rooms, labels, UUIDs owned twice) as it is.
+
+    One parse at a time in the process (``_ONE_PARSE_AT_A_TIME``): sessions that load their
+    structures together (a start with 100 Miniservers) would otherwise hold all their parse
+    trees at once, and what each keeps would be scattered among the others' temporaries. It
+    costs no time: parsing holds the GIL, so parses in several threads never ran in parallel.
+    """
+    with _ONE_PARSE_AT_A_TIME:
+        packed = marshal.dumps(_columns(load_structure(text)))
+        # Our own bytes, made two lines above: nothing from outside is deserialized.
+        return _from_columns(marshal.loads(packed))  # noqa: S302
 
 
 def build_layout(structure: Structure) -> StructureLayout:
     """The layout of a parsed structure (the structure itself is not kept)."""
+    return _from_columns(_columns(structure))
+
+
+#: A control as ``_columns`` writes it: ``ControlRecord``'s fields in order.
+_ControlColumns = tuple[str, str, str, str, str, str | None, str, int]
+#: ``MiniserverInfo``'s fields in order.
+_InfoColumns = tuple[str, str, str, str, str, str, str, str, int | None, int | None]
+#: ``StructureLayout``'s fields in order, but ``ms_info`` as its fields and plain tuples.
+_LayoutColumns = tuple[
+    _InfoColumns,
+    tuple[_ControlColumns, ...],
+    tuple[int, ...],
+    tuple[bytes, ...],
+    tuple[str, ...],
+    tuple[int, ...],
+    tuple[tuple[str, bytes], ...],
+    tuple[bytes, ...],
+    bytes | None,
+]
+
+
+def _columns(structure: Structure) -> _LayoutColumns:
+    """What the layout keeps of ``structure``, as tuples of strings, bytes and ints only."""
     one = _Shared()
-    controls: list[ControlRecord] = []
+    controls: list[_ControlColumns] = []
     state_control: list[int] = []
     state_uuid: list[bytes] = []
     state_label: list[str] = []
-    daytimers: set[int] = set()
+    daytimers: list[int] = []
 
-    def add(control: Control, parent: int) -> None:
+    # A loop, not a recursive closure: a closure that calls itself is a reference cycle, which
+    # would keep these lists (and what they hold) until the cyclic collector runs, in the
+    # middle of the objects ``layout_structure`` makes anew.
+    pending: list[tuple[Control, int]] = [(control, -1) for control in reversed(structure.controls)]
+    while pending:
+        control, parent = pending.pop()
         position = len(controls)
         controls.append(
-            ControlRecord(
-                uuid_action=control.uuid_action,
-                name=control.name,
-                type=one(control.type),
-                room=one(control.room),
-                category=one(control.category),
-                parent_uuid=control.parent_uuid,
-                unit=one(control.unit),
-                parent=parent,
+            (
+                control.uuid_action,
+                control.name,
+                one(control.type),
+                one(control.room),
+                one(control.category),
+                control.parent_uuid,
+                one(control.unit),
+                parent,
             )
         )
         for state in control.states:
             if state.name == DAYTIMER_STATE:
-                daytimers.add(len(state_uuid))
+                daytimers.append(len(state_uuid))
             state_control.append(position)
             state_uuid.append(one(uuid_from_str(state.uuid)))
             state_label.append(one(state.label))
-        for sub in control.sub_controls:
-            add(sub, position)
-
-    for control in structure.controls:
-        add(control, -1)
+        pending += ((sub, position) for sub in reversed(control.sub_controls))
     global_states = tuple(
         (name, one(uuid_from_str(uuid))) for name, uuid in structure.global_states.items()
     )
@@ -140,12 +186,37 @@ def build_layout(structure: Structure) -> StructureLayout:
         weather_states = tuple(one(uuid_from_str(uuid)) for uuid in weather.states.values())
         if weather.actual is not None:
             weather_actual = one(uuid_from_str(weather.actual))
+    return (
+        cast(_InfoColumns, attrs.astuple(structure.ms_info, recurse=False)),
+        tuple(controls),
+        tuple(state_control),
+        tuple(state_uuid),
+        tuple(state_label),
+        tuple(daytimers),
+        global_states,
+        weather_states,
+        weather_actual,
+    )
+
+
+def _from_columns(columns: _LayoutColumns) -> StructureLayout:
+    (
+        ms_info,
+        controls,
+        state_control,
+        state_uuid,
+        state_label,
+        daytimers,
+        global_states,
+        weather_states,
+        weather_actual,
+    ) = columns
     return StructureLayout(
-        ms_info=structure.ms_info,
-        controls=tuple(controls),
-        state_control=tuple(state_control),
-        state_uuid=tuple(state_uuid),
-        state_label=tuple(state_label),
+        ms_info=MiniserverInfo(*ms_info),
+        controls=tuple(ControlRecord(*control) for control in controls),
+        state_control=state_control,
+        state_uuid=state_uuid,
+        state_label=state_label,
         daytimer_states=frozenset(daytimers),
         global_states=global_states,
         weather_states=weather_states,
