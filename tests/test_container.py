@@ -12,8 +12,9 @@ Containers share the host's network (``--network host``): the simulator listens 
 this test's process and the exporter in the container on a loopback port of its own; /metrics is
 scraped from here.
 
-Where podman is missing the tests skip; under ``LOXONE_TEST_STRICT=1`` they fail. Where podman
-is there but cannot run a container, or the build fails, they fail.
+``LOXONE_TEST_PYTHON_IMAGE`` names another base to build on. Where podman is missing the tests
+skip; under ``LOXONE_TEST_STRICT=1`` they fail. Where podman is there but cannot run a container,
+or the build fails, they fail.
 """
 
 from __future__ import annotations
@@ -81,14 +82,17 @@ class Podman:
     def run(
         self, *args: str, check: bool = True, timeout: float = TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [tool("podman"), *args],
-            env=self.environ,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                [tool("podman"), *args],
+                env=self.environ,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            result = subprocess.CompletedProcess(args, -1, "", f"no answer within {timeout} s")
         if check and result.returncode != 0:
             pytest.fail(
                 f"podman {' '.join(args)} exited {result.returncode}: {result.stderr[-3000:]}"
@@ -363,13 +367,13 @@ async def test_image_serves_runs_as_65532_stops_on_sigterm_and_keeps_its_token(
             top = await podman.arun("top", first, "user", "group")
             assert top.stdout.decode().split()[2:] == ["65532", "65532"]
 
-            # SIGTERM (what `podman stop` sends) ends it, cleanly, well within the stop timeout.
+            # SIGTERM (what `podman stop` sends) ends it well within the stop timeout, with the
+            # exit code of a clean stop (0; 137 would be podman's SIGKILL after the timeout).
             before = time.monotonic()
             await podman.arun("stop", "-t", "10", first)
             stop_seconds = time.monotonic() - before
             assert stop_seconds < 5
             assert await inspect(podman, first, "{{.State.ExitCode}}") == "0"
-            assert "SIGTERM" in (await podman.arun("logs", first)).stderr.decode()
 
             # A second container on the same volume logs in with the stored token: one more
             # login, no new token.
