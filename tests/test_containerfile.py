@@ -1,20 +1,14 @@
-"""The Containerfile, checked without a container engine (none runs here or in CI).
-
-Its instructions are read and checked against what the image must do; its HEALTHCHECK command
-is run with this Python against a live exporter and against a closed port; the build arguments'
-way into ``loxone_exporter_build_info`` and the mounted-config lookup are tested on the code
-that implements them.
+"""The Containerfile, read: its instructions checked against what the image must do; the build
+arguments' way into ``loxone_exporter_build_info`` and the mounted-config lookup tested on the code
+that implements them. tests/test_container.py builds and runs the image with podman, and
+tests/test_container_healthcheck.py runs its HEALTHCHECK against a real exporter.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
-
-import trio
-from exporter_harness import miniserver, start_exporter, start_simulator
 
 from loxone_trio_exporter.config import CONTAINER_CONFIG_FILE, default_config_file
 from loxone_trio_exporter.supervisor import build_info
@@ -73,34 +67,6 @@ def test_final_stage_runs_as_non_root_with_port_entrypoint_and_run() -> None:
     env = " ".join(rest for keyword, rest in stage if keyword == "ENV")
     assert 'LOXONE_BUILD_VERSION="${VERSION}"' in env
     assert 'LOXONE_BUILD_REVISION="${REVISION}"' in env
-
-
-def healthcheck_program() -> str:
-    (rest,) = [rest for keyword, rest in final_stage() if keyword == "HEALTHCHECK"]
-    command = json.loads(rest[rest.index("CMD") + 3 :].strip())
-    assert command[:2] == ["python", "-c"]
-    program: str = command[2]
-    assert "urllib.request" in program
-    assert "/-/healthy" in program
-    return program
-
-
-async def test_healthcheck_passes_on_a_serving_exporter_and_fails_otherwise(tmp_path: Path) -> None:
-    program = healthcheck_program()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            server = await start_simulator(nursery)
-            exporter = await start_exporter(nursery, tmp_path, [miniserver(server)])
-            here = program.replace(":9504/", f":{exporter.port}/")
-            healthy = await trio.run_process(
-                [sys.executable, "-c", here], check=False, capture_stderr=True
-            )
-            nursery.cancel_scope.cancel()
-        closed = await trio.run_process(
-            [sys.executable, "-c", here], check=False, capture_stderr=True
-        )
-    assert healthy.returncode == 0, healthy.stderr
-    assert closed.returncode != 0
 
 
 def test_build_arguments_reach_build_info() -> None:
