@@ -540,6 +540,23 @@ def test_a_login_the_firmware_does_not_know_is_refused_as_a_real_one_refuses_it(
     assert pair.commands()[-1].startswith(refused)
 
 
+@pytest.mark.parametrize(
+    ("value", "code", "reason"),
+    [
+        ({"key": "41"}, 200, "getkey reply: the key must be a string"),
+        ("", 401, "getkey refused"),
+    ],
+)
+def test_a_getkey_reply_that_gives_no_key_fails_the_hash_login(
+    value: object, code: int, reason: str
+) -> None:
+    script = Script(era=LoginEra.HASH)
+    assert script.last == "jdev/sys/getkey"
+    failed = failure(script.answer(value, code))
+    assert reason in failed.reason
+    assert failed.auth_failure is (code == 401)
+
+
 def test_a_hash_login_takes_no_stored_token() -> None:
     with pytest.raises(ValueError, match="no token"):
         make_client(era=LoginEra.HASH, stored_token=STORED)

@@ -326,9 +326,9 @@ class ClientSession:
         return [self._send(Request.TOKEN_KEY, getkey2_command(self._user), next_salt).text]
 
     def _borrowed_token(self) -> StoredToken:
-        if self._token is None:  # only a getkey2 reply that comes out of turn gets here
-            self._lifecycle.fail_locally()
-            raise LocalProtocolError("no token was handed over for this exchange")
+        # Only _start_token_operation sends TOKEN_KEY, and it hands the token over first; a
+        # reply out of turn never reaches the handlers (``_answers``).
+        assert self._token is not None
         return self._token
 
     # --- what comes in ---------------------------------------------------------------------
