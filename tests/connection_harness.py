@@ -101,15 +101,22 @@ async def start_simulator(nursery: trio.Nursery, **overrides: Any) -> SimulatedS
 
 
 @asynccontextmanager
-async def in_memory(server: SimulatedServer, config: MiniserverConfig | None = None, **kwargs: Any):
-    """A connection task whose every stream is an in-memory pair served by ``server``."""
+async def in_memory(
+    server: SimulatedServer,
+    config: MiniserverConfig | None = None,
+    *,
+    wrap: Callable[[trio.abc.Stream], trio.abc.Stream] | None = None,
+    **kwargs: Any,
+):
+    """A connection task whose every stream is an in-memory pair served by ``server``;
+    ``wrap`` may stand between the connection and its end of the pair."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server.run_broadcaster)
 
         async def opener(_transport: object) -> trio.abc.Stream:
             client_stream, server_stream = trio.testing.memory_stream_pair()
             nursery.start_soon(server.handle_connection, server_stream)
-            return client_stream
+            return client_stream if wrap is None else wrap(client_stream)
 
         async with running(config or config_for(80, USERS[0]), opener=opener, **kwargs) as recorder:
             yield recorder

@@ -7,7 +7,9 @@ second without waiting for it.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from functools import partial
 from typing import Any
 
@@ -41,12 +43,15 @@ from loxone_trio_exporter.runtime._messages import (
     TablesReceived,
     TokenUpdated,
 )
+from loxone_trio_exporter.runtime._session import describe_changes
 from loxone_trio_exporter.simulator import (
     Fault,
     FaultKind,
+    SimulatedMiniserver,
     SimulatedServer,
     User,
 )
+from loxone_trio_exporter.structure import layout_structure
 
 
 @pytest.fixture
@@ -311,6 +316,57 @@ async def test_an_outage_is_told_once_and_its_end_with_duration_and_tries(
     )
     assert (again.miniserver, again.reason) == ("home", first.reason)
     assert messages.count("miniserver home: streaming") == 1  # the first start only
+
+
+class SlowLink(trio.abc.Stream):
+    """A link of 16 KiB per 0.1 s (virtual time): a large structure file takes a while."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        await trio.sleep(0.1)
+        return await self._stream.receive_some(16 * 1024)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+async def test_a_slow_structure_download_tells_its_progress(autojump_clock, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="loxone_trio_exporter.session")
+    large = new_server(controls=2000, rate=0.0)
+    size = len(large.model.structure_text().encode())
+    async with in_memory(large, wrap=SlowLink) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+    progress = [r for r in caplog.records if getattr(r, "event", None) == "structure_progress"]
+    # ~1 MB at 160 KiB/s: a line every 5 s.
+    assert size > 800 * 1024  # the test needs a file of more than one line's worth
+    assert len(progress) >= size // (16 * 1024 * 50)
+    said = [float(r.getMessage().split(": ")[-1].split()[0]) for r in progress]
+    assert said == sorted(said)  # it grows
+    assert 0 < said[-1] * 1e6 <= size + 1e5
+    (loaded,) = [r for r in caplog.records if getattr(r, "event", None) == "structure_loaded"]
+    assert re.search(r"loaded \(\d+ controls, \d+ states\)$", loaded.getMessage())
+
+
+def test_a_changed_structure_says_what_changed() -> None:
+    old = layout_structure(SimulatedMiniserver.generate(20, seed=4).structure_text())
+    model = SimulatedMiniserver.generate(20, seed=4)
+    document = model.document
+    controls = document["controls"]
+    first, second, *_ = controls
+    controls[first]["name"] = "Renamed lamp"
+    del controls[second]
+    new = layout_structure(json.dumps(document))
+    text = describe_changes(old, new)
+    assert text.startswith("0 controls added, 1 removed, 1 renamed (")
+    assert "-> 'Renamed lamp'" in text
 
 
 async def test_backoff_starts_over_after_a_session_that_streamed_a_minute(

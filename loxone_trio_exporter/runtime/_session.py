@@ -70,6 +70,10 @@ log = logging.getLogger(SESSION_LOGGER)
 #: the event loop (and /metrics) never stalls on them; smaller ones cost less than the thread.
 PARSE_IN_THREAD_ABOVE = 256 * 1024
 KILL_WAIT_SECONDS = 0.5
+#: While a structure file downloads, how often the log says how far it got.
+PROGRESS_INTERVAL_SECONDS = 5.0
+#: The command that asks for the structure file (sent in clear, protocol doc §4.4).
+STRUCTURE_COMMAND = "data/LoxAPP3.json"
 _TABLE_EVENTS = (
     ValueStatesReceived,
     TextStatesReceived,
@@ -223,6 +227,7 @@ class SessionDriver:
         self._stopping = False
         self._wait_scope: trio.CancelScope | None = None
         self._refresh_at = math.inf
+        self._progress_at = math.inf  # the next "structure so far" line, while it downloads
         self._handlers = self._dispatch_table()
 
     def stop(self, *, kill_token: bool = True) -> None:
@@ -269,7 +274,11 @@ class SessionDriver:
         """
         with trio.CancelScope() as scope:
             while True:
-                scope.deadline = min(timers.deadline(self.session.awaiting_reply), self._refresh_at)
+                scope.deadline = min(
+                    timers.deadline(self.session.awaiting_reply),
+                    self._refresh_at,
+                    self._progress_at,
+                )
                 self._wait_scope = scope
                 message = await ws.receive()
                 self._wait_scope = None
@@ -287,6 +296,8 @@ class SessionDriver:
     async def _on_deadline(self, ws: MiniserverWebSocket, timers: _Timers, now: float) -> None:
         # raises when the Miniserver fell silent or left a command unanswered
         timers.check(now, awaiting_reply=self.session.awaiting_reply)
+        if now >= self._progress_at:
+            self._tell_progress(ws, now)
         if now >= self._refresh_at:
             await self._start_refresh(ws, timers)
         elif timers.keepalive_due(now):
@@ -310,8 +321,23 @@ class SessionDriver:
 
     async def _request(self, ws: MiniserverWebSocket, text: str, timers: _Timers) -> None:
         """Send a command of the session's: its answer is due within ``Timeouts.reply``."""
-        timers.requested(trio.current_time())
+        now = trio.current_time()
+        timers.requested(now)
+        if text == STRUCTURE_COMMAND:  # a large file may take a while: say how far it got
+            self._progress_at = now + PROGRESS_INTERVAL_SECONDS
         await ws.send(text)
+
+    def _tell_progress(self, ws: MiniserverWebSocket, now: float) -> None:
+        if self.session.state is not ClientState.LOADING_STRUCTURE:
+            self._progress_at = math.inf
+            return
+        self._progress_at = now + PROGRESS_INTERVAL_SECONDS
+        log.info(
+            "miniserver %s: downloading the structure file: %.1f MB so far",
+            self.name,
+            ws.bytes_arriving / 1e6,
+            extra={"miniserver": self.name, "event": "structure_progress"},
+        )
 
     async def _start_refresh(self, ws: MiniserverWebSocket, timers: _Timers) -> None:
         self._refresh_at = math.inf  # until the outcome arrives
@@ -443,14 +469,31 @@ class SessionDriver:
             raise SessionEnded(
                 ReconnectReason.STRUCTURE_ERROR, f"unreadable LoxAPP3.json: {exc}"
             ) from None
-        self.structure = CachedStructure(layout, event.last_modified)
+        self._progress_at = math.inf
+        previous, self.structure = self.structure, CachedStructure(layout, event.last_modified)
+        changes = "" if previous is None else f"; {describe_changes(previous.layout, layout)}"
         log.info(
-            "miniserver %s: structure of %s loaded (%d states)",
+            "miniserver %s: structure of %s loaded (%d controls, %d states)%s",
             self.name,
             event.last_modified,
+            len(layout.controls),
             len(layout.known_uuids()),
+            changes,
+            extra={"miniserver": self.name, "event": "structure_loaded"},
         )
         await self._report(StructureReady(self.name, layout, event.last_modified))
+
+
+def describe_changes(old: StructureLayout, new: StructureLayout) -> str:
+    """What a changed structure file changed, for the log: controls by their UUID."""
+    before = {control.uuid_action: control.name for control in old.controls}
+    after = {control.uuid_action: control.name for control in new.controls}
+    added = after.keys() - before.keys()
+    removed = before.keys() - after.keys()
+    renamed = [uuid for uuid in after.keys() & before.keys() if after[uuid] != before[uuid]]
+    parts = [f"{len(added)} controls added", f"{len(removed)} removed", f"{len(renamed)} renamed"]
+    examples = [f"{before[u]!r} -> {after[u]!r}" for u in sorted(renamed)[:3]]
+    return ", ".join(parts) + (f" ({', '.join(examples)})" if examples else "")
 
 
 def _payload_size(states: object) -> int:

@@ -336,6 +336,11 @@ class _MeteredStream(trio.abc.Stream):
     def message_taken(self) -> None:
         self._received = 0
 
+    @property
+    def received(self) -> int:
+        """Bytes read since the last message was taken."""
+        return self._received
+
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         try:
             data = await self._stream.receive_some(max_bytes)
@@ -384,6 +389,11 @@ class MiniserverWebSocket:
         self._max_message_size = max_message_size
         self._update_retry = update_retry
         self._too_big = False
+
+    @property
+    def bytes_arriving(self) -> int:
+        """Bytes read of the message not taken yet (the structure file while it downloads)."""
+        return self._stream.received
 
     async def receive(self) -> str | bytes:
         """The next message; ``SessionEnded`` once the messages before a close are read."""
