@@ -171,7 +171,7 @@ async def run_exporter(
             ", ".join(urls),
             len(config.miniservers),
             names,
-            "the caller" if source is None else source.describe(),
+            "built in" if source is None else source.describe(),
             extra={"event": "serving"},
         )
         task_status.started(ExporterHandle(tuple(urls), owner, reload))
