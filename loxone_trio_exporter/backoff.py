@@ -7,7 +7,7 @@ half of it::
     ceiling(attempt) = min(cap, 2 * base * 2**attempt)
     delay            = ceiling / 2 + random_fraction * ceiling / 2      in [ceiling/2, ceiling]
 
-With the defaults the first delay is 1-2 s and the delays grow to 30-60 s. Full jitter (drawing
+With the defaults the first delay is 1-2 s and the delays grow to 15-30 s. Full jitter (drawing
 from ``[0, ceiling)``) spreads retries further but may retry at once, and hammering a Miniserver
 that refuses our login gets the user blocked (close code 4003, protocol doc §4.5); equal jitter
 always waits at least half the ceiling. One exporter talks to each Miniserver, so there is no
@@ -21,7 +21,9 @@ from __future__ import annotations
 import math
 
 DEFAULT_BASE_SECONDS = 1.0
-DEFAULT_CAP_SECONDS = 60.0
+#: A Miniserver that comes back is tried again within half a minute, so it streams again within
+#: a minute (the specification's contract).
+DEFAULT_CAP_SECONDS = 30.0
 #: A session that streamed at least this long counts as a success: the next failure starts over.
 STABLE_SESSION_SECONDS = 60.0
 # 2.0**1000 is still finite; beyond it every ceiling is the cap anyway.

@@ -32,6 +32,7 @@ from .config import (
     WebConfig,
     default_config_file,
     describe_source,
+    environment_warnings,
     load_config,
     permission_warnings,
     web_config_is_valid,
@@ -130,7 +131,7 @@ def run_run(args: argparse.Namespace) -> int:
     if not web_config_is_valid(config, "loxone-trio-exporter"):
         return EXIT_BAD_CONFIG
     setup_logging(config.log, [miniserver.password for miniserver in config.miniservers])
-    for warning in permission_warnings(config_file, config):
+    for warning in [*environment_warnings(environ), *permission_warnings(config_file, config)]:
         log.warning("%s", warning)
     if config.shard.count > 1:
         names = ", ".join(miniserver.name for miniserver in config.miniservers) or "none"

@@ -13,6 +13,8 @@ others keep their sessions.
 
 from __future__ import annotations
 
+import datetime
+import importlib.metadata
 import logging
 import os
 import platform
@@ -63,13 +65,28 @@ class ExporterHandle:
 
 
 def build_info(revision: str | None = None, environ: Mapping[str, str] = os.environ) -> BuildInfo:
-    """What ``loxone_exporter_build_info`` says. A container image sets ``LOXONE_BUILD_VERSION``
-    and ``LOXONE_BUILD_REVISION`` from its ``VERSION`` and ``REVISION`` build arguments."""
+    """What ``loxone_exporter_build_info`` says. A container image sets ``LOXONE_BUILD_VERSION``,
+    ``LOXONE_BUILD_REVISION`` and ``LOXONE_BUILD_DATE`` from its ``VERSION``, ``REVISION`` and
+    ``BUILD_DATE`` build arguments; elsewhere the date is when the package was installed (built
+    into the environment), from its metadata's file time."""
     return BuildInfo(
         version=environ.get("LOXONE_BUILD_VERSION") or __version__,
         revision=revision or environ.get("LOXONE_BUILD_REVISION") or "unknown",
         python=platform.python_version(),
+        build_date=environ.get("LOXONE_BUILD_DATE") or _package_build_date(),
     )
+
+
+def _package_build_date() -> str:
+    try:
+        metadata = importlib.metadata.distribution("loxone-trio-exporter")
+        files = [f for f in metadata.files or () if f.name in ("METADATA", "PKG-INFO")]
+        stamp = os.stat(str(metadata.locate_file(files[0]))).st_mtime if files else None
+    except (importlib.metadata.PackageNotFoundError, OSError):
+        stamp = None
+    if stamp is None:
+        return "unknown"
+    return datetime.datetime.fromtimestamp(stamp, datetime.UTC).date().isoformat()
 
 
 async def run_exporter(

@@ -11,6 +11,7 @@ import trio.testing
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from loxone_trio_exporter.config import MiniserverConfig
+from loxone_trio_exporter.errors import UnavailableError
 from loxone_trio_exporter.protocol import HashAlgorithm
 from loxone_trio_exporter.runtime._connection import MiniserverConnection
 from loxone_trio_exporter.runtime._messages import (
@@ -106,14 +107,18 @@ async def in_memory(
     config: MiniserverConfig | None = None,
     *,
     wrap: Callable[[trio.abc.Stream], trio.abc.Stream] | None = None,
+    reachable: Callable[[], bool] | None = None,
     **kwargs: Any,
 ):
     """A connection task whose every stream is an in-memory pair served by ``server``;
-    ``wrap`` may stand between the connection and its end of the pair."""
+    ``wrap`` may stand between the connection and its end of the pair, and while
+    ``reachable()`` is false every connect is refused."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server.run_broadcaster)
 
         async def opener(_transport: object) -> trio.abc.Stream:
+            if reachable is not None and not reachable():
+                raise UnavailableError("cannot connect to 127.0.0.1:80: connection refused")
             client_stream, server_stream = trio.testing.memory_stream_pair()
             nursery.start_soon(server.handle_connection, server_stream)
             return client_stream if wrap is None else wrap(client_stream)

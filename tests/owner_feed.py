@@ -53,7 +53,9 @@ def make_owner(
     return StateOwner(
         list(names),
         ExportConfig(**export),  # type: ignore[arg-type]
-        build_info=BuildInfo(version="1.2.3", revision="abc123", python="3.11.9"),
+        build_info=BuildInfo(
+            version="1.2.3", revision="abc123", python="3.11.9", build_date="2026-01-02"
+        ),
         wall_clock=wall_clock or WallClock(),
     )
 

@@ -42,6 +42,7 @@ TableEvent = (
 WALL_CLOCK_UNIX = 1_750_000_000.25
 #: ``loxone_exporter_build_info``'s labels in these tests.
 BUILD_VERSION, BUILD_REVISION, BUILD_PYTHON = "1.2.3", "abc123", "3.11.9"
+BUILD_DATE = "2026-01-02"
 #: The one value that depends on the process's clock: written as this placeholder (see
 #: ``mask_render_duration``).
 RENDER_DURATION = "loxone_exporter_render_duration_seconds"
@@ -655,13 +656,14 @@ class ReferenceExporter:
             write_family(
                 "loxone_exporter_build_info",
                 "gauge",
-                "Always 1: the exporter's version, source revision and Python version.",
+                "Always 1: the exporter's version, source revision, Python version and build date.",
                 [
                     (
                         (
                             ("version", BUILD_VERSION),
                             ("revision", BUILD_REVISION),
                             ("python", BUILD_PYTHON),
+                            ("build_date", BUILD_DATE),
                         ),
                         1.0,
                     )

@@ -26,9 +26,9 @@ bases = st.floats(min_value=1e-3, max_value=1e3)
 
 @pytest.mark.parametrize(
     ("attempt", "low", "high"),
-    [(0, 1, 2), (1, 2, 4), (2, 4, 8), (3, 8, 16), (4, 16, 32), (5, 30, 60), (6, 30, 60)],
+    [(0, 1, 2), (1, 2, 4), (2, 4, 8), (3, 8, 16), (4, 15, 30), (5, 15, 30), (6, 15, 30)],
 )
-def test_default_delays_double_from_one_second_to_sixty(
+def test_default_delays_double_from_one_second_to_thirty(
     attempt: int, low: float, high: float
 ) -> None:
     assert reconnect_delay(attempt, random_fraction=0.0) == low
@@ -117,7 +117,7 @@ def test_delay_grows_with_the_random_fraction(attempt: int, a: float, b: float) 
 
 def test_backoff_counts_attempts_and_resets() -> None:
     backoff = Backoff()
-    assert [backoff.next_delay(0.0) for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert [backoff.next_delay(0.0) for _ in range(8)] == [1, 2, 4, 8, 15, 15, 15, 15]
     assert backoff.attempt == 8
     assert "attempt=8" in repr(backoff)
     backoff.reset()

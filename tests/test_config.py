@@ -24,6 +24,7 @@ from loxone_trio_exporter.config import (
     WebConfig,
     config_from_dict,
     default_state_dir,
+    environment_warnings,
     load_config,
     permission_warnings,
     render_config_toml,
@@ -1065,3 +1066,56 @@ def test_a_password_file_others_can_read_gets_a_warning(tmp_path):
     (warning,) = permission_warnings(path, config)
     assert "password file" in warning
     assert str(secret) in warning
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        (None, ("0.0.0.0:9105",)),
+        (["127.0.0.1:9504", "[::1]:9504"], ("127.0.0.1:9105", "[::1]:9105")),
+    ],
+)
+def test_listen_port_keeps_the_addresses_and_sets_the_port(listen, expected):
+    document: dict[str, Any] = {"miniserver": [miniserver()]}
+    if listen is not None:
+        document["web"] = {"listen": listen}
+    config = config_from_dict(document, {**ENV, "LOXONE_LISTEN_PORT": "9105"})
+    assert config.web.listen == expected
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            {"LOXONE_LISTEN_PORT": "http"},
+            ['LOXONE_LISTEN_PORT: expected a port 1..65535, got "http"'],
+        ),
+        ({"LOXONE_LISTEN_PORT": "0"}, ['LOXONE_LISTEN_PORT: expected a port 1..65535, got "0"']),
+        (
+            {"LOXONE_LISTEN_PORT": "9105", "LOXONE_LISTEN": "127.0.0.1:9504"},
+            ["LOXONE_LISTEN, LOXONE_LISTEN_PORT: give only one of the two"],
+        ),
+    ],
+)
+def test_a_bad_listen_port_names_the_variable(variables, expected):
+    problems = errors_of({"miniserver": [miniserver()]}, {**ENV, **variables})
+    assert [p for p in problems if p.startswith("LOXONE_LISTEN")] == [
+        next(p for p in problems if p.startswith(e)) for e in expected
+    ]
+
+
+def test_an_unknown_loxone_variable_is_named_with_the_nearest_known_one():
+    environ = {
+        **ENV,
+        "LOXONE_PASWORD": SECRET,  # a typo
+        "LOXONE_COLOUR": "blue",  # nothing near
+        "LOXONE_TEST_STRICT": "1",  # the test suite's own
+        "LOXONE_HOST": "ms",
+        "OTHER": "x",
+    }
+    assert environment_warnings(environ) == [
+        "the environment variable LOXONE_COLOUR is not one the exporter reads",
+        "the environment variable LOXONE_PASWORD is not one the exporter reads; "
+        "did you mean LOXONE_PASSWORD?",
+    ]
+    assert not any(SECRET in warning for warning in environment_warnings(environ))

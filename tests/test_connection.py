@@ -369,6 +369,19 @@ def test_a_changed_structure_says_what_changed() -> None:
     assert "-> 'Renamed lamp'" in text
 
 
+async def test_a_miniserver_back_after_ten_minutes_streams_within_a_minute(
+    server, autojump_clock
+) -> None:
+    down_until = trio.current_time() + 600.0
+    async with in_memory(server, reachable=lambda: trio.current_time() >= down_until) as recorder:
+        await recorder.wait_for(status(ConnectionState.STREAMING))
+        streaming_at = recorder.time_of(status(ConnectionState.STREAMING))
+    tries = [t for t, m in recorder.messages if lost(ReconnectReason.UNREACHABLE)(m)]
+    assert len(tries) >= 10  # it kept trying all along
+    assert streaming_at - down_until <= 60.0  # the specification's contract
+    assert streaming_at - down_until <= Timeouts().reconnect_cap + 1.0  # one wait at most
+
+
 async def test_backoff_starts_over_after_a_session_that_streamed_a_minute(
     server, autojump_clock
 ) -> None:

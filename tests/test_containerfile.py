@@ -60,21 +60,30 @@ def test_final_stage_runs_as_non_root_with_port_entrypoint_and_run() -> None:
     assert json.loads(values["ENTRYPOINT"]) == ["loxone-trio-exporter"]
     assert json.loads(values["CMD"]) == ["run"]
     args = {rest.split("=")[0] for keyword, rest in stage if keyword == "ARG"}
-    assert {"VERSION", "REVISION"} <= args
+    assert {"VERSION", "REVISION", "BUILD_DATE"} <= args
     labels = " ".join(rest for keyword, rest in stage if keyword == "LABEL")
     for key in ("title", "version", "revision", "licenses", "description"):
         assert f"org.opencontainers.image.{key}=" in labels
     env = " ".join(rest for keyword, rest in stage if keyword == "ENV")
     assert 'LOXONE_BUILD_VERSION="${VERSION}"' in env
     assert 'LOXONE_BUILD_REVISION="${REVISION}"' in env
+    assert 'LOXONE_BUILD_DATE="${BUILD_DATE}"' in env
 
 
 def test_build_arguments_reach_build_info() -> None:
-    info = build_info(environ={"LOXONE_BUILD_VERSION": "1.2.3", "LOXONE_BUILD_REVISION": "abc1234"})
-    assert (info.version, info.revision) == ("1.2.3", "abc1234")
+    info = build_info(
+        environ={
+            "LOXONE_BUILD_VERSION": "1.2.3",
+            "LOXONE_BUILD_REVISION": "abc1234",
+            "LOXONE_BUILD_DATE": "2026-12-05",
+        }
+    )
+    assert (info.version, info.revision, info.build_date) == ("1.2.3", "abc1234", "2026-12-05")
     plain = build_info(environ={})
     assert plain.revision == "unknown"
     assert plain.version  # the package version
+    # Outside an image: the day the package was installed into this environment.
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", plain.build_date), plain.build_date
 
 
 def test_run_without_a_file_reads_the_mounted_config(tmp_path: Path) -> None:

@@ -162,5 +162,10 @@ def test_generation_label(miniserver_type, generation):
 def test_build_info():
     owner = make_owner()
     assert series_of(owner, "loxone_exporter_build_info") == {
-        (("version", "1.2.3"), ("revision", "abc123"), ("python", "3.11.9")): 1.0
+        (
+            ("version", "1.2.3"),
+            ("revision", "abc123"),
+            ("python", "3.11.9"),
+            ("build_date", "2026-01-02"),
+        ): 1.0
     }

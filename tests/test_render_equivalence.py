@@ -55,6 +55,7 @@ from loxone_strategies import (
 )
 from prometheus_client.registry import Collector
 from reference_exposition import (
+    BUILD_DATE,
     BUILD_PYTHON,
     BUILD_REVISION,
     BUILD_VERSION,
@@ -160,7 +161,12 @@ def scrape_todays_exporter(
     owner = StateOwner(
         list(miniservers),
         export,
-        build_info=BuildInfo(version=BUILD_VERSION, revision=BUILD_REVISION, python=BUILD_PYTHON),
+        build_info=BuildInfo(
+            version=BUILD_VERSION,
+            revision=BUILD_REVISION,
+            python=BUILD_PYTHON,
+            build_date=BUILD_DATE,
+        ),
         wall_clock=lambda: WALL_CLOCK_UNIX,
     )
     web = ExporterWebSource(owner, process_collector=_NoProcessMetrics())

@@ -8,6 +8,7 @@ effective config with passwords redacted.
 from __future__ import annotations
 
 from ._cli import add_check_parser, run_check, web_config_is_valid
+from ._env import environment_warnings
 from ._load import (
     CONTAINER_CONFIG_FILE,
     config_from_dict,
@@ -53,6 +54,7 @@ __all__ = [
     "default_config_file",
     "default_state_dir",
     "describe_source",
+    "environment_warnings",
     "load_config",
     "own_shard",
     "permission_warnings",

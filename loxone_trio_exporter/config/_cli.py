@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..sharding import assign, shard_of
+from ._env import environment_warnings
 from ._load import CONTAINER_CONFIG_FILE, default_config_file, describe_source, load_config
 from ._model import Config
 from ._permissions import permission_warnings
@@ -67,7 +68,7 @@ def run_check(args: argparse.Namespace) -> int:
         sys.stdout.write(describe_shards(config, count))
     else:
         sys.stdout.write(render_config_toml(config))
-    for warning in permission_warnings(config_file, config):
+    for warning in [*environment_warnings(os.environ), *permission_warnings(config_file, config)]:
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 

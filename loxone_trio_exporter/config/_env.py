@@ -3,7 +3,11 @@
 Rules:
 - An empty variable counts as unset (compose files often pass ``VAR=`` for "not given").
 - ``LOXONE_LISTEN`` (comma-separated), ``LOXONE_LOG_LEVEL`` and ``LOXONE_LOG_FORMAT`` replace the
-  file's ``web.listen``, ``log.level`` and ``log.format``.
+  file's ``web.listen``, ``log.level`` and ``log.format``. ``LOXONE_LISTEN_PORT`` keeps the
+  listen addresses (the file's, or the default ``0.0.0.0:9504``) and puts this port on each; with
+  ``LOXONE_LISTEN`` it is an error (one of the two says it).
+- A ``LOXONE_*`` variable that none of these is (a typo, say) gets a warning that names the
+  nearest known one (``environment_warnings``).
 - ``LOXONE_OTLP_<KEY>`` replaces ``otlp.<key>`` (and so turns the push on, with
   ``LOXONE_OTLP_ENDPOINT``); ``LOXONE_OTLP_HEADERS`` is ``name=value,name=value`` with
   percent-encoded values, as OpenTelemetry's ``OTEL_EXPORTER_OTLP_HEADERS``.
@@ -20,6 +24,7 @@ that value is reported under the variable's name (``LOXONE_PORT: expected a port
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -86,6 +91,62 @@ _PARSERS: dict[str, Callable[[str], object]] = {
 }
 
 
+#: Variables read elsewhere: the container's build facts, where the config file is, the shard,
+#: the container's health check.
+OTHER_VARIABLES = (
+    "LOXONE_CONFIG_FILE",
+    "LOXONE_SHARD",
+    "LOXONE_BUILD_VERSION",
+    "LOXONE_BUILD_REVISION",
+    "LOXONE_BUILD_DATE",
+    "LOXONE_HEALTHCHECK_USERNAME",
+    "LOXONE_HEALTHCHECK_PASSWORD",
+    "LOXONE_HEALTHCHECK_PASSWORD_FILE",
+    "LOXONE_HEALTHCHECK_CERT_FILE",
+    "LOXONE_HEALTHCHECK_KEY_FILE",
+)
+LISTEN_PORT_VARIABLE = "LOXONE_LISTEN_PORT"
+#: The test suite's own switches (LOXONE_TEST_STRICT, ...): not the exporter's to judge.
+_TEST_PREFIX = "LOXONE_TEST_"
+DEFAULT_LISTEN = "0.0.0.0:9504"
+
+
+def known_variables() -> tuple[str, ...]:
+    return (*MINISERVER_VARIABLES, *TABLE_VARIABLES, LISTEN_PORT_VARIABLE, *OTHER_VARIABLES)
+
+
+def environment_warnings(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ``LOXONE_*`` variable the exporter does not know, with the nearest
+    known name: a misspelt variable would otherwise be ignored in silence."""
+    known = known_variables()
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith("LOXONE_") or name in known or name.startswith(_TEST_PREFIX):
+            continue
+        # Compared without the common prefix, which would make every name look alike.
+        suffixes = {known_name.removeprefix("LOXONE_"): known_name for known_name in known}
+        nearest = difflib.get_close_matches(name.removeprefix("LOXONE_"), suffixes, n=1, cutoff=0.6)
+        hint = f"; did you mean {suffixes[nearest[0]]}?" if nearest else ""
+        warnings.append(f"the environment variable {name} is not one the exporter reads{hint}")
+    return warnings
+
+
+def _listen_port(
+    raw: dict[str, Any], text: str, origins: dict[str, str], problems: list[Problem]
+) -> None:
+    if not _INT.fullmatch(text.strip()) or not 1 <= int(text) <= 65535:
+        problems.append((LISTEN_PORT_VARIABLE, f"expected a port 1..65535, got {show_value(text)}"))
+        return
+    web = raw.setdefault("web", {})
+    if not isinstance(web, dict):
+        return  # the structuring pass reports the table's type
+    listen = web.get("listen", [DEFAULT_LISTEN])
+    if not isinstance(listen, list) or not all(isinstance(a, str) for a in listen):
+        return  # reported for web.listen itself
+    web["listen"] = [f"{address.rpartition(':')[0]}:{int(text)}" for address in listen]
+    origins["web.listen"] = LISTEN_PORT_VARIABLE
+
+
 @attrs.frozen
 class Applied:
     """What the environment did to the raw configuration."""
@@ -110,6 +171,16 @@ def apply_environment(
     }
     origins: dict[str, str] = {}
     problems: list[Problem] = []
+    listen_port = environ.get(LISTEN_PORT_VARIABLE, "")
+    if listen_port and "LOXONE_LISTEN" in given:
+        problems.append(
+            (
+                f"LOXONE_LISTEN, {LISTEN_PORT_VARIABLE}",
+                "give only one of the two (LOXONE_LISTEN may name the port itself)",
+            )
+        )
+    elif listen_port:
+        _listen_port(raw, listen_port, origins, problems)
     for variable, (table_key, key) in TABLE_VARIABLES.items():
         if variable not in given:
             continue

@@ -25,6 +25,7 @@ class BuildInfo:
     version: str
     revision: str = "unknown"
     python: str = attrs.field(factory=platform.python_version)
+    build_date: str = "unknown"  # YYYY-MM-DD of the image build, else of the package's install
 
 
 @attrs.frozen

@@ -242,10 +242,11 @@ def build_info_family(build_info: BuildInfo) -> MetricFamily:
         ("version", build_info.version),
         ("revision", build_info.revision),
         ("python", build_info.python),
+        ("build_date", build_info.build_date),
     )
     return _gauge(
         "loxone_exporter_build_info",
-        "Always 1: the exporter's version, source revision and Python version.",
+        "Always 1: the exporter's version, source revision, Python version and build date.",
         {labels: 1.0},
     )
 

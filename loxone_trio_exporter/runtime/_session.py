@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import trio
 
+from ..backoff import DEFAULT_CAP_SECONDS
 from ..errors import StructureError
 from ..logs import SESSION_LOGGER
 from ..protocol import (
@@ -102,7 +103,7 @@ class Timeouts:
     reply: float = 30.0  # a command the session waits on (login, structure, refresh) is answered
     booting_retry: float = 5.0  # apiKey answered 503: ask again after this long
     reconnect_base: float = 1.0  # the backoff: first delay 1-2 s, doubling up to the cap
-    reconnect_cap: float = 60.0
+    reconnect_cap: float = DEFAULT_CAP_SECONDS
     # A refused password: the first wait 30-60 s, doubling up to 10 minutes (one login per
     # step), so that retrying never earns a block (close 4003).
     auth_retry_base: float = 30.0
