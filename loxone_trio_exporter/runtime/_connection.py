@@ -1,9 +1,11 @@
 """One Miniserver connection: probe, connect, stream, and reconnect, until stopped.
 
 The task probes the Miniserver over HTTP (``jdev/cfg/apiKey``: serial, firmware, ``httpsStatus``;
-503 means it is booting), picks plain or TLS (``_transport``), fetches the public key, opens the
-stream itself under one deadline (stack notes, pitfall 2) and hands it to a ``SessionDriver``.
-When a session ends it reports why, waits (``_endings`` says how long) and starts again.
+503 means it is booting), picks the login of that firmware (``protocol.login_era``) and plain or
+TLS (``_transport``), fetches the public key where commands are encrypted, opens the stream
+itself under one deadline and hands it to a ``SessionDriver`` (``_session``). When a session
+ends it reports why, waits (``_endings`` says how long; ``retry_now`` ends the wait) and starts
+again; an outage's log lines tell its story once (``_Outage``).
 
 Secrets: the password lives in the ``ClientSession``, tokens in the ``TokenKeeper``; no log line,
 message or exception text built here contains them (tests capture every log line to prove it).

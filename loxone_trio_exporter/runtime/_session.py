@@ -1,4 +1,5 @@
-"""One WebSocket session with a Miniserver: upgrade, feed the ``ClientSession``, keep it alive.
+"""One WebSocket session with a Miniserver: upgrade, feed the ``ClientSession``, keep it alive;
+and ``TokenKeeper``, the one holder of the Miniserver's token across sessions.
 
 Ends by raising ``SessionEnded`` (the Miniserver closed, fell silent, refused, broke the
 protocol) or by returning after a requested stop (with a ``killtoken`` first when configured).
