@@ -14,6 +14,9 @@ from owner_feed import (
     tables,
 )
 
+from loxone_trio_exporter.config import ExportConfig
+from loxone_trio_exporter.protocol import ValueStatesReceived
+from loxone_trio_exporter.runtime import BuildInfo, StateOwner
 from loxone_trio_exporter.runtime._messages import (
     ConnectionState,
     Message,
@@ -21,6 +24,11 @@ from loxone_trio_exporter.runtime._messages import (
     ReconnectReason,
     SessionLost,
     StatusChanged,
+    TablesReceived,
+)
+from loxone_trio_exporter.runtime._owner import (
+    LARGE_TABLE_BYTES,
+    TRIM_AFTER_LARGE_TABLES_SECONDS,
 )
 from loxone_trio_exporter.simulator import SimulatedMiniserver
 
@@ -111,3 +119,28 @@ async def test_run_ends_when_every_sender_is_closed(autojump_clock):
         async with send_channel:
             await send_channel.send(MiniserverIdentified("home", "504F94A00001", "15.3.1"))
     assert owner.views()[0].firmware == "15.3.1"
+
+
+async def test_large_tables_give_their_memory_back_once_they_stop(autojump_clock):
+    trims: list[float] = []
+    owner = StateOwner(
+        ["home"],
+        ExportConfig(),
+        build_info=BuildInfo("1"),
+        release_memory=lambda: trims.append(trio.current_time()),
+    )
+    send_channel, receive_channel = trio.open_memory_channel[Message](10)
+    large = TablesReceived("home", ValueStatesReceived(()), size=LARGE_TABLE_BYTES)
+    small = TablesReceived("home", ValueStatesReceived(()), size=LARGE_TABLE_BYTES - 1)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(owner.run, receive_channel)
+        await send_channel.send(small)
+        await trio.sleep(1)
+        assert trims == []  # small tables leave nothing worth a trim
+        for _ in range(3):  # a flood: one trim once it has stopped, not one per table
+            await send_channel.send(large)
+            last = trio.current_time()
+            await trio.sleep(TRIM_AFTER_LARGE_TABLES_SECONDS / 2)
+        await trio.sleep(1)
+        assert trims == [last + TRIM_AFTER_LARGE_TABLES_SECONDS]
+        nursery.cancel_scope.cancel()

@@ -19,6 +19,9 @@ import ctypes
 import ctypes.util
 from collections.abc import Callable
 
+import trio
+import trio.lowlevel
+
 #: ``mallopt``'s parameter for the most arenas glibc makes (malloc.h: ``M_ARENA_MAX``).
 _M_ARENA_MAX = -8
 #: Arenas for the whole process: the main one and one for the worker threads.
@@ -71,3 +74,52 @@ def return_large_blocks_at_once(threshold: int = LARGE_BLOCK_BYTES) -> bool:
     bodies of a MiB and more.
     """
     return _MALLOPT is not None and _MALLOPT(_M_MMAP_THRESHOLD, threshold) == 1
+
+
+class TrimWhenQuiet:
+    """Gives freed memory back once a burst of work has paused for ``quiet_seconds``.
+
+    A burst (scrapes, floods of large tables) frees megabytes the C heap keeps. Trimming after
+    every step would make the next one fault its pages in again; trimming once the burst
+    pauses costs that once per burst. ``request`` after each step moves the deadline; one
+    system task waits for it, and there is no task at all between bursts. ``busy`` (say, a
+    render under way) puts the trim off to that work's own next ``request``.
+    """
+
+    def __init__(
+        self,
+        quiet_seconds: float,
+        *,
+        busy: Callable[[], bool] = lambda: False,
+        release: Callable[[], None] = release_free_memory,
+    ) -> None:
+        self._quiet_seconds = quiet_seconds
+        self._busy = busy
+        self._release = release
+        #: trio time of the pending trim; ``None`` when none is pending.
+        self._at: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self._at is not None
+
+    def request(self) -> bool:
+        """A step of a burst ended: trim once none follows within ``quiet_seconds``. Whether
+        this starts a burst (no trim was pending)."""
+        starts = self._at is None
+        self._at = trio.current_time() + self._quiet_seconds
+        if starts:
+            trio.lowlevel.spawn_system_task(self._trim_when_quiet, name="trim when quiet")
+        return starts
+
+    async def _trim_when_quiet(self) -> None:
+        while True:
+            deadline = self._at
+            assert deadline is not None  # only this task clears it
+            await trio.sleep_until(deadline)
+            if self._at != deadline:
+                continue  # another step ended meanwhile: wait for its deadline
+            self._at = None
+            if not self._busy():
+                self._release()
+            return

@@ -34,7 +34,7 @@ from ..state import ExportFilter, TableEvent
 from ..views import MiniserverView
 from ._facts import BuildInfo, ReloadStatus
 from ._families import build_snapshot
-from ._memory import release_free_memory
+from ._memory import TrimWhenQuiet, release_free_memory
 from ._messages import (
     ConnectionRemoved,
     ConnectionState,
@@ -87,6 +87,7 @@ class StateOwner:
         *,
         build_info: BuildInfo,
         wall_clock: Callable[[], float] = time.time,
+        release_memory: Callable[[], None] = release_free_memory,
     ) -> None:
         self._export = export
         self._filter = export_filter(export)
@@ -109,7 +110,7 @@ class StateOwner:
         # The config this owner starts with was loaded successfully: no reload has failed.
         self._reload = ReloadStatus(successful=True, last_success_unix=wall_clock())
         self._snapshot: Snapshot | None = None
-        self._trim_at = math.inf  # when to give freed memory back (after large tables)
+        self._quiet_trim = TrimWhenQuiet(TRIM_AFTER_LARGE_TABLES_SECONDS, release=release_memory)
 
     # --- the task --------------------------------------------------------------------------------
 
@@ -127,12 +128,8 @@ class StateOwner:
         async with receive_channel:
             task_status.started()
             while True:
-                now = trio.current_time()
-                self.drop_stale(now)
-                if now >= self._trim_at:
-                    self._trim_at = math.inf
-                    release_free_memory()
-                deadline = min(self.next_stale_deadline(), self._trim_at)
+                self.drop_stale(trio.current_time())
+                deadline = self.next_stale_deadline()
                 message: Message | None = None
                 try:
                     if deadline == math.inf:  # the usual case: no cancel scope per message
@@ -180,7 +177,7 @@ class StateOwner:
                 if message.size >= LARGE_TABLE_BYTES:
                     # Its pages go back to the system once such tables stop coming (issue 13:
                     # memory after a flood of 15 MiB tables); a trim per table would cost more.
-                    self._trim_at = now + TRIM_AFTER_LARGE_TABLES_SECONDS
+                    self._quiet_trim.request()
 
     def _apply(self, message: Message, now: float) -> None:
         state = self._miniservers.get(message.miniserver)
@@ -324,7 +321,7 @@ class StateOwner:
         if shift and self._stale_at:
             self._stale_at = {name: at + shift for name, at in self._stale_at.items()}
             if self._stale_wait is not None:  # ``run`` waits for the old deadline: move it
-                self._stale_wait.deadline = min(self.next_stale_deadline(), self._trim_at)
+                self._stale_wait.deadline = self.next_stale_deadline()
 
     def record_reload(self, *, successful: bool) -> None:
         """What the ``loxone_exporter_config_last_reload_*`` gauges say."""

@@ -36,7 +36,7 @@ from ..exposition import (
 )
 from ..views import MetricsBody, MiniserverView
 from ._families import reload_families, shard_info_family
-from ._memory import release_free_memory
+from ._memory import TrimWhenQuiet, release_free_memory
 from ._owner import StateOwner
 
 #: Freed memory goes back to the system once scrapes have paused this long (see ``_answer``).
@@ -74,8 +74,9 @@ class ExporterWebSource:
         self._rendering = trio.Lock()
         self._release_memory = release_memory
         self._trimmed_at = 0.0  # ``time.monotonic()`` of the last trim or of a burst's start
-        #: trio time of the pending trim after the last scrape; ``None`` when none is pending.
-        self._trim_at: float | None = None
+        self._quiet_trim = TrimWhenQuiet(
+            TRIM_AFTER_SECONDS, busy=self._rendering.locked, release=self._trim_now
+        )
 
     async def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         """The answer to a scrape, letting other tasks run between the steps of the work."""
@@ -90,34 +91,16 @@ class ExporterWebSource:
                 await trio.lowlevel.checkpoint()
 
     def _trim_later(self) -> None:
-        """Give the freed pages back once scrapes pause (``TRIM_AFTER_SECONDS``).
-
-        A render's temporaries (value texts, joined blocks, compressor buffers) are freed in the
-        C heap, which keeps the pages: between two scrapes 15 s apart that is resident memory
-        for nothing. Trimming after every scrape would make the next one fault its pages in
-        again; trimming once the scrapes pause costs that once per burst. One system task waits
-        for the moving deadline (no task at all between bursts): the web app runs a scrape in
-        its request's task, which ends before the deadline."""
-        pending = self._trim_at is not None
-        self._trim_at = trio.current_time() + TRIM_AFTER_SECONDS
-        if not pending:  # a burst starts: the interval of ``_answer`` counts from here
+        """Give the freed pages back once scrapes pause (``TRIM_AFTER_SECONDS``): a render's
+        temporaries (value texts, joined blocks, compressor buffers) would otherwise stay
+        resident between two scrapes 15 s apart. A render under way at the deadline asks for
+        the next trim when it ends."""
+        if self._quiet_trim.request():  # a burst starts: the interval of ``_answer`` counts
             self._trimmed_at = time.monotonic()
-            trio.lowlevel.spawn_system_task(self._trim_when_quiet, name="trim after scrapes")
 
-    async def _trim_when_quiet(self) -> None:
-        while True:
-            deadline = self._trim_at
-            assert deadline is not None  # only this task clears it
-            await trio.sleep_until(deadline)
-            if self._trim_at != deadline:
-                continue  # another scrape ended meanwhile: wait for its deadline
-            self._trim_at = None
-            # A render under way (a slow one, or one that began just now) asks for the next
-            # trim when it ends.
-            if not self._rendering.locked():
-                self._trimmed_at = time.monotonic()
-                self._release_memory()
-            return
+    def _trim_now(self) -> None:
+        self._trimmed_at = time.monotonic()
+        self._release_memory()
 
     def render_metrics_now(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
         """``render_metrics`` in one go (benchmarks and tests; not while one is running)."""
@@ -174,7 +157,7 @@ class ExporterWebSource:
         # would fault them in again (at 10k value series 1-2 ms a scrape). Scrapes that never
         # pause (several scrapers) still give them back every ``TRIM_INTERVAL_SECONDS``.
         now = time.monotonic()
-        if self._trim_at is not None and now - self._trimmed_at >= TRIM_INTERVAL_SECONDS:
+        if self._quiet_trim.pending and now - self._trimmed_at >= TRIM_INTERVAL_SECONDS:
             self._trimmed_at = now
             self._release_memory()
         self._previous_seconds = busy + time.perf_counter() - started
