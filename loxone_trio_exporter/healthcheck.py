@@ -5,8 +5,9 @@ asked and what came back. It finds the exporter the way ``run`` configures it:
 
 - the config file: the argument, else ``$LOXONE_CONFIG_FILE``, else
   ``/etc/loxone-trio-exporter/exporter.toml`` when it exists (no file: the defaults);
-- the address: the first of ``$LOXONE_LISTEN`` or ``[web] listen`` (default ``0.0.0.0:9504``), an
-  all-interfaces host asked on loopback;
+- the address: the first of ``$LOXONE_LISTEN`` or ``[web] listen`` (default ``0.0.0.0:9504``),
+  with ``$LOXONE_LISTEN_PORT``'s port when that is set (as ``run`` reads it), an all-interfaces
+  host asked on loopback;
 - the scheme: HTTPS when ``[web] web_config_file`` has ``tls_server_config``. The certificate is not
   verified: the check talks to its own process over loopback, and the certificate names the host
   Prometheus uses. ``$LOXONE_HEALTHCHECK_CERT_FILE`` and ``$LOXONE_HEALTHCHECK_KEY_FILE`` give a
@@ -98,11 +99,14 @@ class Request:
         document = _read_toml(path) if path is not None else {}
         web = document.get("web", {})
         web = web if isinstance(web, dict) else {}
-        listen = (
+        listen = str(
             environ.get("LOXONE_LISTEN", "").split(",")[0]
             or ((web.get("listen") or [DEFAULT_LISTEN])[0])
         )
-        self.host, self.port = target(str(listen))
+        port = environ.get("LOXONE_LISTEN_PORT", "").strip()
+        if port and not environ.get("LOXONE_LISTEN", ""):
+            listen = f"{listen.rpartition(':')[0]}:{port}"
+        self.host, self.port = target(listen)
         self.context: ssl.SSLContext | None = None
         self.headers: dict[str, str] = {}
         web_config_file = str(web.get("web_config_file", ""))

@@ -213,6 +213,12 @@ def test_listen_addresses_and_the_config_file_lookup(tmp_path: Path) -> None:
     assert healthcheck.target("192.0.2.7:9504") == ("192.0.2.7", 9504)
     with pytest.raises(healthcheck.CheckError, match="no fixed port"):
         healthcheck.target("127.0.0.1:0")
+    # LOXONE_LISTEN_PORT moves the port as ``run`` does (the file's address, or the default).
+    assert (healthcheck.Request([], {"LOXONE_LISTEN_PORT": "9105"}).port) == 9105
+    config = tmp_path / "listen.toml"
+    config.write_text('[web]\nlisten = ["127.0.0.2:9504"]\n', encoding="utf-8")
+    moved = healthcheck.Request([str(config)], {"LOXONE_LISTEN_PORT": "9105"})
+    assert (moved.host, moved.port) == ("127.0.0.2", 9105)
     assert healthcheck.CONTAINER_CONFIG_FILE == CONTAINER_CONFIG_FILE
     chosen = tmp_path / "exporter.toml"
     assert healthcheck.config_file([], {"LOXONE_CONFIG_FILE": str(chosen)}) == chosen
