@@ -154,11 +154,16 @@ async def run_exporter(
             # Imported here: the otlp extra's packages are loaded only with an [otlp] table.
             from .otlp import pusher_for  # noqa: PLC0415
 
-            pusher = pusher_for(config.otlp, owner, version=build_info(revision).version)
+            async def render_for_push() -> bytes | tuple[bytes, ...]:
+                # No Accept header: text format 0.0.4; no Accept-Encoding: not compressed.
+                return (await web_source.render_metrics(None, None, scrape=False)).body
+
+            pusher = pusher_for(config.otlp, render_for_push, version=build_info(revision).version)
             nursery.start_soon(pusher.run)
             extra_families = pusher.families  # loxone_exporter_otlp_exports_total
+        web_source = ExporterWebSource(owner, shard=shard, extra_families=extra_families)
         app = create_app(
-            ExporterWebSource(owner, shard=shard, extra_families=extra_families),
+            web_source,
             telemetry_path=config.web.telemetry_path,
             reload=reload,
             shard=shard,

@@ -267,3 +267,14 @@ async def test_a_render_under_way_at_the_deadline_trims_after_it_ends(autojump_c
     again = trio.current_time()
     await trio.sleep(60)
     assert trims == [again + TRIM_AFTER_SECONDS]
+
+
+async def test_a_push_render_leaves_the_scrape_duration_alone():
+    source = ExporterWebSource(make_owner(["home"]))
+    await source.render_metrics(None, None)  # a scrape: its duration is reported next time
+    reported = source._previous_seconds
+    assert reported is not None
+    await source.render_metrics(None, None, scrape=False)  # the OTLP push's render
+    assert source._previous_seconds == reported
+    await source.render_metrics(None, None)
+    assert source._previous_seconds != reported

@@ -78,10 +78,14 @@ class ExporterWebSource:
             TRIM_AFTER_SECONDS, busy=self._rendering.locked, release=self._trim_now
         )
 
-    async def render_metrics(self, accept: str | None, accept_encoding: str | None) -> MetricsBody:
-        """The answer to a scrape, letting other tasks run between the steps of the work."""
+    async def render_metrics(
+        self, accept: str | None, accept_encoding: str | None, *, scrape: bool = True
+    ) -> MetricsBody:
+        """The answer to a scrape, letting other tasks run between the steps of the work.
+        ``scrape=False`` (the OTLP push) leaves the render duration of the last scrape as it
+        is."""
         async with self._rendering:
-            steps = self._answer(accept, accept_encoding, joined=False)
+            steps = self._answer(accept, accept_encoding, joined=False, scrape=scrape)
             while True:
                 try:
                     next(steps)
@@ -112,7 +116,12 @@ class ExporterWebSource:
                 return done.value  # type: ignore[no-any-return]
 
     def _answer(
-        self, accept: str | None, accept_encoding: str | None, *, joined: bool
+        self,
+        accept: str | None,
+        accept_encoding: str | None,
+        *,
+        joined: bool,
+        scrape: bool = True,
     ) -> Generator[None, None, MetricsBody]:
         """The answer, in steps; the render duration counts the steps' own time only. A plain
         body comes ``joined`` or as segments (``MetricsBody``)."""
@@ -160,7 +169,8 @@ class ExporterWebSource:
         if self._quiet_trim.pending and now - self._trimmed_at >= TRIM_INTERVAL_SECONDS:
             self._trimmed_at = now
             self._release_memory()
-        self._previous_seconds = busy + time.perf_counter() - started
+        if scrape:
+            self._previous_seconds = busy + time.perf_counter() - started
         return MetricsBody(body, fmt.content_type, gzipped)
 
     def miniservers(self) -> tuple[MiniserverView, ...]:
