@@ -69,7 +69,14 @@ from ._events import (
     ValueStatesReceived,
     WeatherStatesReceived,
 )
-from ._firmware import LoginEra, UnsupportedFirmware, login_era, parse_firmware_version
+from ._firmware import (
+    JWT_FROM,
+    TOKENS_ONLY_FROM,
+    LoginEra,
+    UnsupportedFirmware,
+    login_era,
+    parse_firmware_version,
+)
 from ._header import (
     ESTIMATED_FLAG,
     HEADER_SIZE,
@@ -134,9 +141,11 @@ __all__ = [
     "AES_KEY_SIZE",
     "ESTIMATED_FLAG",
     "HEADER_SIZE",
+    "JWT_FROM",
     "LOXONE_EPOCH_UNIX",
     "NULL_UUID",
     "RAW_UUID_SIZE",
+    "TOKENS_ONLY_FROM",
     "ApiKeyInfo",
     "Authenticated",
     "ClientSession",

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import attrs
 
-from ..protocol import parse_firmware_version
+from ..protocol import JWT_FROM, TOKENS_ONLY_FROM, parse_firmware_version
 
 #: The firmware the simulator announces unless told otherwise.
 DEFAULT_FIRMWARE = "15.3.10.21"
 
 ENCRYPTION_FROM = (8, 1, 10, 14)  # keyexchange, jdev/sys/enc, fenc
 TOKENS_FROM = (9, 0, 7, 25)  # getkey2, gettoken, authwithtoken, refreshtoken, killtoken
-HASH_LOGIN_UNTIL = (9, 3)  # authenticate/{hash} is gone from here on
+HASH_LOGIN_UNTIL = TOKENS_ONLY_FROM  # authenticate/{hash} is gone from here on
 CHECK_TOKEN_FROM = (10, 0, 9, 13)  # checktoken
-JWT_FROM = (10, 1, 12, 5)  # getjwt, refreshjwt
+# getjwt and refreshjwt from JWT_FROM (the facts the exporter's login follows, protocol._firmware)
 HASH_ALG_FROM = (10, 4)  # getkey2 names its hashAlg, and SHA256 users exist
 LOCAL_FLAG_FROM = (12, 1)  # apiKey says `local`
 
