@@ -93,6 +93,10 @@ async def start_exporter(
     web_config_file: str = "",
     **export: Any,
 ) -> Exporter:
+    # These tests compare exported values with the simulator's, as the Miniserver sends them:
+    # every value in loxone_control_value unless a test asks for the typed families (checked
+    # against the reference in test_render_equivalence and end to end in test_typed_families).
+    export.setdefault("typed", False)
     config = Config(
         web=WebConfig(listen=listen, web_config_file=web_config_file),
         export=ExportConfig(**export),

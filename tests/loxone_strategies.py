@@ -185,7 +185,7 @@ PLACE_NAMES = ("Living room", 'Say "hi"', "back\\slash", "two\nlines", "Küche �
 CONTROL_NAMES = ("Light", "Light", "Meter", "Schedule", "Tür", 'a "quoted" one', "x\\y\nz")
 CONTROL_TYPES = (
     *("InfoOnlyAnalog", "Meter", "Daytimer", "IRCDaytimer", "TextState", "LightControllerV2"),
-    *("IRoomController", "Switch"),
+    *("IRoomController", "Switch", "EnergyManager2"),
 )
 _UUID_ACTIONS = (
     *("0f869a64-0001-0000-ffffd4c75dbaf53c", "0f869a64-0002-0000-ffffd4c75dbaf53c"),
@@ -194,7 +194,7 @@ _UUID_ACTIONS = (
 )
 _STATE_NAMES = (
     *("value", "actual", "total", "totalNeg", "storage", "entriesAndDefaultValue", "text"),
-    *("temperatures", "active", "position"),
+    *("temperatures", "active", "position", "tempActual", "totalDay", "Gpwr"),
 )
 _DETAILS = (
     None,
@@ -204,6 +204,8 @@ _DETAILS = (
     {"format": "%d"},
     {"format": "no conversion"},
     {"actualFormat": "%.3fkW", "totalFormat": "%.1fkWh", "format": "%.2f"},
+    {"actualFormat": "%.1f l/h", "totalFormat": "%.3f m³"},
+    {"format": "%.0f hPa"},
     "not an object",
 )
 _LAST_MODIFIED = ("2025-01-02 03:04:05", "2017-11-22 18:41:01", "not a time", "")
@@ -282,6 +284,7 @@ def structure_documents(draw: st.DrawFn) -> dict[str, object]:
             "msName": draw(st.sampled_from(CONTROL_NAMES)),
             "projectName": draw(st.sampled_from(PLACE_NAMES)),
             "miniserverType": draw(st.sampled_from([0, 1, 2, 3, 4, 9, "2", None])),
+            "tempUnit": draw(st.sampled_from([0, 1, None])),  # °C, °F
         }
     if draw(st.booleans()):
         document["weatherServer"] = {

@@ -50,6 +50,9 @@ class WallClock:
 def make_owner(
     names: Iterable[str] = ("home",), wall_clock: WallClock | None = None, **export: object
 ) -> StateOwner:
+    # Values as the Miniserver sends them, all in loxone_control_value, unless a test asks for
+    # typed families (the reference in test_render_equivalence checks those).
+    export.setdefault("typed", False)
     return StateOwner(
         list(names),
         ExportConfig(**export),  # type: ignore[arg-type]

@@ -207,6 +207,7 @@ def _export_key(export: ExportConfig) -> tuple[object, ...]:
         frozenset(export.exclude_categories),
         frozenset(export.exclude_types),
         tuple(export.exclude_names),
+        export.typed,
     )
 
 
@@ -237,6 +238,143 @@ def _known_uuids(structure: Structure) -> set[bytes]:
     return known
 
 
+def _significant(value: float) -> float:
+    """A converted value to 15 significant digits (the README's rule)."""
+    return float(f"{value:.15g}")
+
+
+def _scaled(multiply: float, divide: float = 1.0) -> Any:
+    if multiply == divide == 1.0:
+        return lambda value: value
+    return lambda value: _significant(value * multiply / divide)
+
+
+#: The control families of a unit, in the order the exporter writes them: (name, type, unit,
+#: what it is). The README's mapping table says the same.
+TYPED_FAMILIES = (
+    ("loxone_control_temperature_celsius", "gauge", "celsius", "Temperature in °C"),
+    ("loxone_control_power_watts", "gauge", "watts", "Power in watts"),
+    ("loxone_control_energy_joules", "gauge", "joules", "Energy in joules"),
+    (
+        "loxone_control_meter_energy_joules_total",
+        "counter",
+        "joules",
+        "Energy counted by a Meter (its total states) in joules",
+    ),
+    ("loxone_control_ratio", "gauge", "ratio", "A percentage as a ratio (100 % is 1.0)"),
+    ("loxone_control_voltage_volts", "gauge", "volts", "Voltage in volts"),
+    ("loxone_control_current_amperes", "gauge", "amperes", "Current in amperes"),
+    ("loxone_control_frequency_hertz", "gauge", "hertz", "Frequency in hertz"),
+    ("loxone_control_illuminance_lux", "gauge", "lux", "Illuminance in lux"),
+    (
+        "loxone_control_speed_meters_per_second",
+        "gauge",
+        "meters_per_second",
+        "Speed in metres per second",
+    ),
+    ("loxone_control_length_meters", "gauge", "meters", "Length in metres"),
+    ("loxone_control_volume_cubic_meters", "gauge", "cubic_meters", "Volume in cubic metres"),
+    (
+        "loxone_control_meter_volume_cubic_meters_total",
+        "counter",
+        "cubic_meters",
+        "Volume counted by a Meter (its total states) in cubic metres",
+    ),
+    (
+        "loxone_control_flow_cubic_meters_per_second",
+        "gauge",
+        "cubic_meters_per_second",
+        "Flow in cubic metres per second",
+    ),
+    ("loxone_control_pressure_pascals", "gauge", "pascals", "Pressure in pascals"),
+    ("loxone_control_duration_seconds", "gauge", "seconds", "Duration in seconds"),
+    (
+        "loxone_control_irradiance_watts_per_square_meter",
+        "gauge",
+        "watts_per_square_meter",
+        "Irradiance in watts per square metre",
+    ),
+)
+#: unit -> (family quantity, multiply, divide) to the base unit; °F is converted on its own.
+_UNIT_FAMILIES: dict[str, tuple[str, float, float]] = {
+    "°C": ("temperature_celsius", 1.0, 1.0),
+    "W": ("power_watts", 1.0, 1.0),
+    "kW": ("power_watts", 1e3, 1.0),
+    "MW": ("power_watts", 1e6, 1.0),
+    "Wh": ("energy_joules", 3600.0, 1.0),
+    "kWh": ("energy_joules", 3.6e6, 1.0),
+    "MWh": ("energy_joules", 3.6e9, 1.0),
+    "%": ("ratio", 1.0, 100.0),
+    "V": ("voltage_volts", 1.0, 1.0),
+    "A": ("current_amperes", 1.0, 1.0),
+    "mA": ("current_amperes", 1.0, 1e3),
+    "Hz": ("frequency_hertz", 1.0, 1.0),
+    "lx": ("illuminance_lux", 1.0, 1.0),
+    "m/s": ("speed_meters_per_second", 1.0, 1.0),
+    "km/h": ("speed_meters_per_second", 1.0, 3.6),
+    "mm": ("length_meters", 1.0, 1e3),
+    "cm": ("length_meters", 1.0, 100.0),
+    "m": ("length_meters", 1.0, 1.0),
+    "km": ("length_meters", 1e3, 1.0),
+    "l": ("volume_cubic_meters", 1.0, 1e3),
+    "L": ("volume_cubic_meters", 1.0, 1e3),
+    "m³": ("volume_cubic_meters", 1.0, 1.0),
+    "l/h": ("flow_cubic_meters_per_second", 1.0, 3.6e6),
+    "l/min": ("flow_cubic_meters_per_second", 1.0, 6e4),
+    "m³/h": ("flow_cubic_meters_per_second", 1.0, 3600),
+    "Pa": ("pressure_pascals", 1.0, 1.0),
+    "hPa": ("pressure_pascals", 100.0, 1.0),
+    "mbar": ("pressure_pascals", 100.0, 1.0),
+    "bar": ("pressure_pascals", 1e5, 1.0),
+    "ms": ("duration_seconds", 1.0, 1e3),
+    "s": ("duration_seconds", 1.0, 1.0),
+    "min": ("duration_seconds", 60.0, 1.0),
+    "h": ("duration_seconds", 3600.0, 1.0),
+    "W/m²": ("irradiance_watts_per_square_meter", 1.0, 1.0),
+}
+#: Units Loxone documents for states without a format string.
+_DOCUMENTED = {
+    **dict.fromkeys(("Gpwr", "Spwr", "Ppwr", "MaxSpwr"), "kW"),
+    **dict.fromkeys(("Ssoc", "MinSoc"), "%"),
+}
+
+
+def readable(unit: str, temp_unit: int | None) -> str:
+    """A bare degree sign is °C, or °F where msInfo.tempUnit is 1."""
+    if unit == "°":
+        return "°F" if temp_unit == 1 else "°C"
+    return unit
+
+
+def state_unit(control: Control, name: str, unit: str, temp_unit: int | None) -> str:
+    """The unit of one state: what its format gives, where the format describes that state."""
+    if control.type == "EnergyManager2" and name in _DOCUMENTED:
+        return _DOCUMENTED[name]
+    if control.type == "Meter":
+        applies = name in ("actual", "storage", "value", "min", "max", "step") or (
+            name.startswith("total")
+        )
+    elif control.type in ("IRoomController", "IRoomControllerV2"):
+        applies = "temp" in name.lower()
+    else:
+        applies = name in ("value", "min", "max", "step")
+    return readable(unit, temp_unit) if applies else ""
+
+
+def typed_family(control: Control, name: str, unit: str) -> tuple[str, Any] | None:
+    """(family, conversion) of a state in ``unit``; ``None``: ``loxone_control_value``."""
+    if unit == "°F":
+        return "loxone_control_temperature_celsius", lambda v: _significant((v - 32) * 5 / 9)
+    found = _UNIT_FAMILIES.get(unit)
+    if found is None:
+        return None
+    quantity, multiply, divide = found
+    meter_total = control.type == "Meter" and name.startswith("total")
+    if meter_total and quantity in ("energy_joules", "volume_cubic_meters"):
+        return f"loxone_control_meter_{quantity}_total", _scaled(multiply, divide)
+    return f"loxone_control_{quantity}", _scaled(multiply, divide)
+
+
 class _Series:
     """The series one structure gives under one export filter."""
 
@@ -250,6 +388,9 @@ class _Series:
         #: raw UUID -> labels of the daytimers that own it as entriesAndDefaultValue.
         self.daytimers: dict[bytes, list[Labels]] = {}
         self.info: list[Labels] = []
+        #: value label set -> (typed family, conversion), or None: loxone_control_value.
+        self.typed: dict[Labels, tuple[str, Any] | None] = {}
+        temp_unit = structure.ms_info.temp_unit
         for control in exported:
             labels: Labels = (
                 ("miniserver", miniserver),
@@ -264,10 +405,27 @@ class _Series:
                 info = labels
             else:
                 info = (*labels, ("parent", ""))  # the info series always has a parent label
-            self.info.append((*info, ("unit", control.unit)))
+            info += (("unit", readable(control.unit, temp_unit)),)
+            if control.type == "Meter":
+                total = next(
+                    (
+                        st.unit
+                        for st in control.states
+                        if st.name.startswith("total") and not st.name.startswith("totalNeg")
+                    ),
+                    "",
+                )
+                if total:
+                    info += (("total_unit", readable(total, temp_unit)),)
+            self.info.append(info)
             for state in control.states:
                 raw = uuid_from_str(state.uuid)
-                self.values.setdefault(raw, []).append((*labels, ("state", state.label)))
+                value_labels = (*labels, ("state", state.label))
+                self.values.setdefault(raw, []).append(value_labels)
+                unit = state_unit(control, state.name, state.unit, temp_unit)
+                family = typed_family(control, state.name, unit) if export.typed else None
+                # Two states that feed one label set: the first decides its family.
+                self.typed.setdefault(value_labels, family)
                 if state.name == "entriesAndDefaultValue":
                     self.daytimers.setdefault(raw, []).append(labels)
         self.globals: dict[bytes, list[Labels]] = {}
@@ -433,6 +591,11 @@ class _Miniserver:
             for labels in self.series.daytimers.get(raw, ()):
                 self.daytimer_entries[labels] = float(count)
 
+    def family_of(self, labels: Labels) -> tuple[str, Any] | None:
+        """The typed family of a value series, ``None`` for ``loxone_control_value``."""
+        assert self.series is not None
+        return self.series.typed.get(labels)
+
     def info_series(self) -> Iterable[Labels]:
         """One per exported control; two controls alike in every label are one series."""
         return dict.fromkeys(self.series.info if self.series is not None else ())
@@ -473,46 +636,58 @@ _FROM_WEATHER = (
     "of the current weather entry (weatherServer.states.actual), from the Miniserver's "
     "weather-state events (Loxone weather service)."
 )
-#: (family, help, WeatherEntry field, divisor to the unit in the name).
+#: (family, unit, help, WeatherEntry field, conversion to the unit in the name).
 _WEATHER = (
-    ("temperature_celsius", "Air temperature in °C", "temperature", 1.0),
+    ("temperature_celsius", "celsius", "Air temperature in °C", "temperature", _scaled(1.0)),
     (
         "perceived_temperature_celsius",
+        "celsius",
         "Perceived (felt) temperature in °C",
         "perceived_temperature",
-        1.0,
+        _scaled(1.0),
     ),
-    ("dew_point_celsius", "Dew point in °C", "dew_point", 1.0),
+    ("dew_point_celsius", "celsius", "Dew point in °C", "dew_point", _scaled(1.0)),
     (
-        "relative_humidity_percent",
-        "Relative humidity in percent (0-100)",
+        "relative_humidity_ratio",
+        "ratio",
+        "Relative humidity as a ratio (0-1; the Miniserver sends percent)",
         "relative_humidity",
-        1.0,
+        _scaled(1.0, 100.0),
     ),
     (
         "wind_speed_meters_per_second",
+        "meters_per_second",
         "Wind speed in m/s (the Miniserver sends km/h)",
         "wind_speed",
-        3.6,
+        _scaled(1.0, 3.6),
     ),
-    ("wind_direction_degrees", "Wind direction in degrees", "wind_direction", 1.0),
+    (
+        "wind_direction_degrees",
+        "degrees",
+        "Wind direction in degrees",
+        "wind_direction",
+        _scaled(1.0),
+    ),
     (
         "solar_radiation_watts_per_square_meter",
+        "watts_per_square_meter",
         "Solar radiation in W/m²",
         "solar_radiation",
-        1.0,
+        _scaled(1.0),
     ),
     (
         "precipitation_meters",
+        "meters",
         "Precipitation in metres (the Miniserver sends millimetres, litres per m²)",
         "precipitation",
-        1000.0,
+        _scaled(1.0, 1000.0),
     ),
     (
-        "barometric_pressure_hectopascals",
-        "Barometric pressure in hPa",
+        "barometric_pressure_pascals",
+        "pascals",
+        "Barometric pressure in pascals (the Miniserver sends hPa)",
         "barometric_pressure",
-        1.0,
+        _scaled(100.0),
     ),
 )
 
@@ -598,9 +773,16 @@ class ReferenceExporter:
                 "Current value of a numeric state of a control or subcontrol, from the "
                 "Miniserver's value-state events; labels from the structure file LoxAPP3.json "
                 "(uuid is the control's uuidAction, state the state's name, name[i] for list "
-                "states).",
-                [item for ms in loaded for item in ms.control_values.items()],
+                "states). States whose unit is known are in the "
+                "loxone_control_<quantity>_<unit> families instead.",
+                [
+                    item
+                    for ms in loaded
+                    for item in ms.control_values.items()
+                    if ms.family_of(item[0]) is None
+                ],
             ),
+            *self._typed_families(loaded),
             write_family(
                 "loxone_control_info",
                 "gauge",
@@ -639,14 +821,14 @@ class ReferenceExporter:
                 [item for ms in loaded for item in ms.daytimer_entries.items()],
             ),
         ]
-        for suffix, what, field, divisor in _WEATHER:
+        for suffix, _unit, what, field, convert in _WEATHER:
             families.append(
                 write_family(
                     f"loxone_weather_{suffix}",
                     "gauge",
                     f"{what} {_FROM_WEATHER}",
                     [
-                        (ms.labels, getattr(ms.weather, field) / divisor)
+                        (ms.labels, convert(getattr(ms.weather, field)))
                         for ms in loaded
                         if ms.weather is not None
                     ],
@@ -697,6 +879,30 @@ class ReferenceExporter:
             ),
         ]
         return b"".join(families)
+
+    def _typed_families(self, loaded: list[_Miniserver]) -> list[bytes]:
+        """Each typed family that holds a value, in the exporter's order."""
+        written = []
+        for name, kind, _unit, what in TYPED_FAMILIES:
+            samples = [
+                (labels, typed[1](value))
+                for ms in loaded
+                for labels, value in ms.control_values.items()
+                if (typed := ms.family_of(labels)) is not None and typed[0] == name
+            ]
+            if samples:
+                written.append(
+                    write_family(
+                        name,
+                        kind,
+                        f"{what}: current value of a state of a control or subcontrol whose "
+                        "format in LoxAPP3.json (details.format, a Meter's actualFormat or "
+                        "totalFormat) gives this unit, converted to it; labels as "
+                        "loxone_control_value.",
+                        samples,
+                    )
+                )
+        return written
 
     def _exporter_families(self, all_ms: list[_Miniserver]) -> list[bytes]:
         def per_ms(

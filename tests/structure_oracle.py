@@ -116,5 +116,8 @@ def expected_info(document: Mapping[str, Any], miniserver: str) -> set[SeriesKey
     }
 
 
-def without_label(keys: Iterable[SeriesKey], label: str) -> set[SeriesKey]:
-    return {(name, frozenset(pair for pair in labels if pair[0] != label)) for name, labels in keys}
+def without_label(keys: Iterable[SeriesKey], *dropped: str) -> set[SeriesKey]:
+    return {
+        (name, frozenset(pair for pair in labels if pair[0] not in dropped))
+        for name, labels in keys
+    }

@@ -21,7 +21,7 @@ from http_client import http_request
 from otlp_receiver import Push, Receiver, require_otlp_extra
 from structure_oracle import expected_control_values
 
-from loxone_trio_exporter.config import Config, OtlpConfig, WebConfig
+from loxone_trio_exporter.config import Config, ExportConfig, OtlpConfig, WebConfig
 from loxone_trio_exporter.simulator import SimulatedServer
 from loxone_trio_exporter.supervisor import run_exporter
 
@@ -48,6 +48,8 @@ async def start(
     config = Config(
         web=WebConfig(listen=("127.0.0.1:0",)),
         miniservers=(miniserver(server),),
+        # The simulator's values as sent: all in loxone_control_value (no unit conversion).
+        export=ExportConfig(typed=False),
         otlp=otlp,
         state_dir=str(tmp_path),
     )

@@ -62,17 +62,17 @@ def test_text_daytimer_and_weather_tables_reach_their_families():
     assert family(snapshot, "loxone_weather_temperature_celsius").series == {
         labels: entry.temperature
     }
-    assert family(snapshot, "loxone_weather_relative_humidity_percent").series == {
-        labels: entry.relative_humidity
+    assert family(snapshot, "loxone_weather_relative_humidity_ratio").series == {
+        labels: float(f"{entry.relative_humidity / 100:.15g}")
+    }
+    assert family(snapshot, "loxone_weather_barometric_pressure_pascals").series == {
+        labels: float(f"{entry.barometric_pressure * 100:.15g}")
     }
     assert family(snapshot, "loxone_weather_wind_speed_meters_per_second").series == {
-        labels: entry.wind_speed / 3.6
+        labels: float(f"{entry.wind_speed / 3.6:.15g}")
     }
     assert family(snapshot, "loxone_weather_precipitation_meters").series == {
-        labels: entry.precipitation / 1000
-    }
-    assert family(snapshot, "loxone_weather_barometric_pressure_hectopascals").series == {
-        labels: entry.barometric_pressure
+        labels: float(f"{entry.precipitation / 1000:.15g}")
     }
     weather_families = [
         name for name in family_names(snapshot) if name.startswith("loxone_weather")

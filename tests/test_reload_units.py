@@ -83,7 +83,7 @@ def test_web_listen_telemetry_path_and_state_dir_need_a_restart_and_are_kept():
         ),
         state_dir="/elsewhere",
         log=LogConfig(level="debug"),
-        export=ExportConfig(include_text=True),
+        export=ExportConfig(typed=False, include_text=True),
     )
     plan = plan_reload(running, loaded)
     assert [warning.split(" changed")[0] for warning in plan.warnings] == [
@@ -158,7 +158,7 @@ def test_new_filters_rebuild_the_series_from_the_last_states_and_keep_the_counte
     excluded = "Daytimer" if "Daytimer" in types else types[0]
     assert full_daytimers
 
-    owner.set_export(ExportConfig(include_text=True, exclude_types=(excluded,)))
+    owner.set_export(ExportConfig(typed=False, include_text=True, exclude_types=(excluded,)))
     narrowed = rendered_family(owner, "loxone_control_value")
     assert narrowed == {
         key: value for key, value in full_values.items() if ("control_type", excluded) not in key[1]
@@ -169,7 +169,7 @@ def test_new_filters_rebuild_the_series_from_the_last_states_and_keep_the_counte
 
     # Changes that arrive while filtered out are remembered too.
     feed(owner, tables("home", model.step(300)))
-    owner.set_export(ExportConfig(include_text=True))
+    owner.set_export(ExportConfig(typed=False, include_text=True))
     assert rendered_family(owner, "loxone_control_value") == expected_control_values("home", model)
     assert len(series_of(owner, "loxone_control_text")) == len(full_texts)
     assert series_of(owner, "loxone_daytimer_entries").keys() == full_daytimers.keys()
@@ -186,7 +186,7 @@ def test_include_text_applies_with_the_next_snapshot():
     owner = make_owner()
     start_streaming(owner, "home", model)
     assert "loxone_control_text" not in [f.name for f in owner.snapshot()]
-    owner.set_export(ExportConfig(include_text=True))
+    owner.set_export(ExportConfig(typed=False, include_text=True))
     assert series_of(owner, "loxone_control_text")
 
 
@@ -197,7 +197,7 @@ def test_stale_values_do_not_come_back_with_new_filters():
     owner.apply(SessionLost("home", ReconnectReason.CLOSED, "closed"), 0.0)
     owner.drop_stale(10.0)
     assert series_of(owner, "loxone_control_value") == {}
-    owner.set_export(ExportConfig(stale_after_seconds=10, exclude_names=("nothing*",)))
+    owner.set_export(ExportConfig(typed=False, stale_after_seconds=10, exclude_names=("nothing*",)))
     assert series_of(owner, "loxone_control_value") == {}
 
 
@@ -218,7 +218,9 @@ async def test_a_new_stale_after_moves_a_pending_deadline(
     start = trio.current_time()
     await send_channel.send(SessionLost("home", ReconnectReason.CLOSED, "closed"))
     await trio.sleep(10)
-    owner.set_export(ExportConfig(stale_after_seconds=new_stale))  # the owner task waits
+    owner.set_export(
+        ExportConfig(typed=False, stale_after_seconds=new_stale)
+    )  # the owner task waits
     if dropped_at > 10:
         await trio.sleep_until(start + dropped_at - 0.001)
         await trio.testing.wait_all_tasks_blocked()

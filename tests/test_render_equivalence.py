@@ -318,10 +318,12 @@ _table_templates = st.one_of(
     ),
 )
 _names = st.lists(_slots, max_size=2)
-#: (include_text, then slots of excluded rooms, categories, types and names; or no filters).
+#: (include_text, typed, then slots of excluded rooms, categories, types and names; or no
+#: filters).
 _export_templates = st.one_of(
-    st.tuples(st.booleans()),  # half without filters: small structures often export nothing
-    st.tuples(st.booleans(), _names, _names, _names, _names),
+    # Half without filters: small structures often export nothing.
+    st.tuples(st.booleans(), st.booleans()),
+    st.tuples(st.booleans(), st.booleans(), _names, _names, _names, _names),
 )
 _GLOBS = ("*", "L*", "*a*", "?ight", "[!L]*", *CONTROL_NAMES)
 _step_templates = st.one_of(
@@ -373,11 +375,12 @@ class _Resolver:
         self.control_names = values([*_GLOBS, *(control.name for control in controls)])
 
     def export(self, template: tuple[Any, ...]) -> ExportConfig:
-        if len(template) == 1:
-            return ExportConfig(include_text=template[0])
-        include_text, rooms, categories, types, names = template
+        if len(template) == 2:
+            return ExportConfig(include_text=template[0], typed=template[1])
+        include_text, typed, rooms, categories, types, names = template
         return ExportConfig(
             include_text=include_text,
+            typed=typed,
             exclude_rooms=tuple(_pick(self.rooms, slot) for slot in rooms),
             exclude_categories=tuple(_pick(self.categories, slot) for slot in categories),
             exclude_types=tuple(_pick(self.types, slot) for slot in types),

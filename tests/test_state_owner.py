@@ -58,7 +58,7 @@ def test_every_numeric_state_appears_once_per_owner_with_the_simulators_value():
     assert rendered_family(owner, "loxone_global_value") == (
         expected_global_values("home", home) | expected_global_values("office", office)
     )
-    info = without_label(rendered_family(owner, "loxone_control_info"), "unit")
+    info = without_label(rendered_family(owner, "loxone_control_info"), "unit", "total_unit")
     assert info == expected_info(home.document, "home") | expected_info(office.document, "office")
     assert set(rendered_family(owner, "loxone_control_info").values()) == {1.0}
 
@@ -119,7 +119,7 @@ def test_a_structure_change_replaces_the_series_at_once():
     # No value of the old structure survives, not even of controls that are still there.
     assert series_of(owner, "loxone_control_value") == {}
     new_controls = {control["uuidAction"] for control, _ in walk_controls(model.document)}
-    info = without_label(rendered_family(owner, "loxone_control_info"), "unit")
+    info = without_label(rendered_family(owner, "loxone_control_info"), "unit", "total_unit")
     assert info == expected_info(model.document, "home")
     assert old_controls - new_controls
     assert new_controls - old_controls
@@ -358,5 +358,5 @@ def test_label_sets_are_unique_on_a_real_structure(shared_fixture):
         expected_global_values("home", models["home"])
         | expected_global_values("office", models["office"])
     )
-    info = without_label(rendered_family(owner, "loxone_control_info"), "unit")
+    info = without_label(rendered_family(owner, "loxone_control_info"), "unit", "total_unit")
     assert info == expected_info(document, "home") | expected_info(document, "office")

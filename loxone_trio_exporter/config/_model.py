@@ -263,9 +263,11 @@ class LogConfig:
 
 @attrs.frozen(kw_only=True)
 class ExportConfig:
-    """``[export]``: what becomes a series. ``exclude_names`` holds shell globs."""
+    """``[export]``: what becomes a series. ``exclude_names`` holds shell globs; ``typed``
+    puts each value whose unit is known in the family of that unit (``_celsius``, ``_watts``)."""
 
     include_text: bool = False
+    typed: bool = True
     stale_after_seconds: float = attrs.field(default=60.0, **_rules(check=check_not_negative))
     exclude_rooms: tuple[str, ...] = ()
     exclude_categories: tuple[str, ...] = ()

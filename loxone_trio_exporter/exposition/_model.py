@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -49,6 +49,16 @@ def _check_type(instance: MetricFamily, attribute: attrs.Attribute[str], kind: s
         raise ValueError(f"counter name must end in {COUNTER_SUFFIX!r}: {instance.name!r}")
 
 
+def _check_unit(instance: MetricFamily, attribute: attrs.Attribute[str], unit: str) -> None:
+    if not unit:
+        return
+    family = instance.name
+    if instance.type == "counter":
+        family = family[: -len(COUNTER_SUFFIX)]
+    if not family.endswith(f"_{unit}"):
+        raise ValueError(f"{instance.name}: the name must end in its unit {unit!r}")
+
+
 class LinesPart(abc.ABC):
     """Series a publisher keeps in columns and renders itself: part of a ``SeriesParts``.
 
@@ -66,6 +76,10 @@ class LinesPart(abc.ABC):
 
     values: bytes
     lineage: object | None
+    #: ``convert(start, stop, values)``: the values of series ``start`` to ``stop`` in the unit
+    #: the family's name carries, where the part keeps them in another (kW for ``_watts``).
+    #: The renderer compares the stored values and formats the converted ones.
+    convert: Callable[[int, int, Sequence[float]], Sequence[float]] | None = None
 
     def __len__(self) -> int:
         return len(self.values) // 8
@@ -101,13 +115,16 @@ class MetricFamily:
     ``name`` is the sample name in both formats (a counter's name ends in ``_total``).
     ``series`` maps each label set to its value; floats (``nan`` and ``inf`` included), ints are
     written as floats. An empty ``series`` still renders its ``# HELP`` and ``# TYPE`` lines.
-    A ``SeriesParts`` is rendered part by part, in order (the large families).
+    A ``SeriesParts`` is rendered part by part, in order (the large families). ``unit``, where
+    given, is written as OpenMetrics' ``# UNIT`` line; the name must end in it (before
+    ``_total``), as OpenMetrics asks.
     """
 
     name: str = attrs.field(validator=_check_name)
     type: MetricType = attrs.field(validator=_check_type)
     help: str
     series: Mapping[LabelSet, float] | SeriesParts
+    unit: str = attrs.field(default="", kw_only=True, validator=_check_unit)
 
 
 #: What the state owner publishes: the families in the order they are written.

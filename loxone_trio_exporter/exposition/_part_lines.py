@@ -14,7 +14,7 @@ as a change: the block is written again with the same text, which is correct and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ._model import LinesPart
 
@@ -64,6 +64,7 @@ def render_part(
     count = len(values) // 8
     floats = memoryview(values).cast("d")
     known = memo.get
+    convert = part.convert
     blocks: list[bytes] = []
     written = 0
     for block, start in enumerate(range(0, count, PART_BLOCK)):
@@ -74,8 +75,11 @@ def render_part(
             blocks.append(old_blocks[block])
             continue
         stop = min(start + PART_BLOCK, count)
+        shown: Sequence[float] = floats[start:stop]
+        if convert is not None:
+            shown = convert(start, stop, shown)
         # A value text is never empty: ``or`` formats exactly the values the memo lacks.
-        texts = [known(value) or format_new(value) for value in floats[start:stop]]
+        texts = [known(value) or format_new(value) for value in shown]
         blocks.append(part.lines(head, start, stop, texts))
         written += stop - start
     return PartLines(part, blocks), written

@@ -44,8 +44,8 @@ _BLOCK_MASK = _BLOCK - 1
 # Formatted values kept for reuse (0, 1, common temperatures...); cleared when it is full.
 _VALUE_TEXT_LIMIT = 8192
 
-# (format, family name, type, help) -> the family's HELP and TYPE lines.
-_HeaderKey = tuple[Format, str, str, str]
+# (format, family name, type, help, unit) -> the family's HELP, TYPE (and UNIT) lines.
+_HeaderKey = tuple[Format, str, str, str, str]
 
 
 @attrs.frozen
@@ -150,7 +150,7 @@ class Renderer:
         for family in snapshot:
             name = family.name
             seen.add(name)
-            key: _HeaderKey = (fmt, name, family.type, family.help)
+            key: _HeaderKey = (fmt, name, family.type, family.help, family.unit)
             header = old_headers.get(key)
             if header is None:
                 header = family_header(family, fmt)

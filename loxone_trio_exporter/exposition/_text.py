@@ -113,7 +113,7 @@ def series_prefix(name: str, labels: LabelSet, pairs: dict[tuple[str, str], str]
 
 
 def family_header(family: MetricFamily, fmt: Format) -> bytes:
-    """The ``# HELP`` and ``# TYPE`` lines of a family in ``fmt``."""
+    """The ``# HELP`` and ``# TYPE`` lines of a family in ``fmt`` (and OpenMetrics' ``# UNIT``)."""
     text = family.help.replace("\\", "\\\\").replace("\n", "\\n")
     name = family.name
     if fmt is Format.OPENMETRICS:
@@ -121,4 +121,6 @@ def family_header(family: MetricFamily, fmt: Format) -> bytes:
         if family.type == "counter":
             name = name[: -len(COUNTER_SUFFIX)]
     header = f"# HELP {name} {text}\n# TYPE {name} {family.type}\n"
+    if fmt is Format.OPENMETRICS and family.unit:
+        header += f"# UNIT {name} {family.unit}\n"
     return header.encode("utf-8", _ENCODE_ERRORS)

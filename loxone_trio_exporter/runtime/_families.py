@@ -21,10 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..exposition import LabelSet, LinesPart, MetricFamily, SeriesParts, Snapshot
 from ..protocol import WeatherEntry
-from ..state import StoreView
+from ..state import FAMILIES, PLAIN, Conversion, StoreView
 from ._facts import BuildInfo, MiniserverFacts, ReloadStatus
 
 Series = dict[LabelSet, float]
+
+SECONDS = "seconds"  # the unit of the timestamp and duration families
 
 #: ``msInfo.miniserverType`` -> the ``generation`` label ([DOC-SF] msInfo; protocol notes 1.3).
 GENERATIONS = {0: "Gen 1", 1: "Go Gen 1", 2: "Gen 2", 3: "Go Gen 2", 4: "Compact"}
@@ -35,53 +37,72 @@ _FROM_WEATHER = (
     "weather-state events (Loxone weather service)"
 )
 
-#: (WeatherEntry field, family name, what it is, divisor to the unit in the name). Units follow
-#: the weather formats of the structure file (°, %, km/h, mm, hPa); ``promtool check metrics``
-#: wants base units for lengths, so km/h become m/s and mm become m.
-WEATHER_FIELDS: tuple[tuple[str, str, str, float], ...] = (
-    ("temperature", "loxone_weather_temperature_celsius", "Air temperature in °C", 1.0),
+#: (WeatherEntry field, family name, unit, what it is, conversion from the unit the Miniserver
+#: sends, as in the weather formats of the structure file: °C, %, km/h, °, W/m², mm, hPa). Names
+#: carry base units: ``promtool check metrics`` wants them, and a panel needs no conversion.
+WEATHER_FIELDS: tuple[tuple[str, str, str, str, Conversion], ...] = (
+    (
+        "temperature",
+        "loxone_weather_temperature_celsius",
+        "celsius",
+        "Air temperature in °C",
+        Conversion(0),
+    ),
     (
         "perceived_temperature",
         "loxone_weather_perceived_temperature_celsius",
+        "celsius",
         "Perceived (felt) temperature in °C",
-        1.0,
+        Conversion(0),
     ),
-    ("dew_point", "loxone_weather_dew_point_celsius", "Dew point in °C", 1.0),
+    (
+        "dew_point",
+        "loxone_weather_dew_point_celsius",
+        "celsius",
+        "Dew point in °C",
+        Conversion(0),
+    ),
     (
         "relative_humidity",
-        "loxone_weather_relative_humidity_percent",
-        "Relative humidity in percent (0-100)",
-        1.0,
+        "loxone_weather_relative_humidity_ratio",
+        "ratio",
+        "Relative humidity as a ratio (0-1; the Miniserver sends percent)",
+        Conversion(0, divide=100.0),
     ),
     (
         "wind_speed",
         "loxone_weather_wind_speed_meters_per_second",
+        "meters_per_second",
         "Wind speed in m/s (the Miniserver sends km/h)",
-        3.6,
+        Conversion(0, divide=3.6),
     ),
     (
         "wind_direction",
         "loxone_weather_wind_direction_degrees",
+        "degrees",
         "Wind direction in degrees",
-        1.0,
+        Conversion(0),
     ),
     (
         "solar_radiation",
         "loxone_weather_solar_radiation_watts_per_square_meter",
+        "watts_per_square_meter",
         "Solar radiation in W/m²",
-        1.0,
+        Conversion(0),
     ),
     (
         "precipitation",
         "loxone_weather_precipitation_meters",
+        "meters",
         "Precipitation in metres (the Miniserver sends millimetres, litres per m²)",
-        1000.0,
+        Conversion(0, divide=1000.0),
     ),
     (
         "barometric_pressure",
-        "loxone_weather_barometric_pressure_hectopascals",
-        "Barometric pressure in hPa",
-        1.0,
+        "loxone_weather_barometric_pressure_pascals",
+        "pascals",
+        "Barometric pressure in pascals (the Miniserver sends hPa)",
+        Conversion(0, multiply=100.0),
     ),
 )
 
@@ -94,6 +115,7 @@ def build_snapshot(
         up_family(miniservers),
         miniserver_info_family(miniservers),
         control_value_family(miniservers),
+        *typed_families(miniservers),
         control_info_family(miniservers),
     ]
     if include_text:
@@ -109,9 +131,12 @@ def build_snapshot(
 
 
 def _gauge(
-    name: str, help_text: str, series: Mapping[LabelSet, float] | SeriesParts
+    name: str,
+    help_text: str,
+    series: Mapping[LabelSet, float] | SeriesParts,
+    unit: str = "",
 ) -> MetricFamily:
-    return MetricFamily(name, "gauge", help_text, series)
+    return MetricFamily(name, "gauge", help_text, series, unit=unit)
 
 
 def _parts(
@@ -128,9 +153,33 @@ def control_value_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily
         "loxone_control_value",
         "Current value of a numeric state of a control or subcontrol, from the Miniserver's "
         "value-state events; labels from the structure file LoxAPP3.json (uuid is the "
-        "control's uuidAction, state the state's name, name[i] for list states).",
-        _parts(miniservers, lambda store: store.values),
+        "control's uuidAction, state the state's name, name[i] for list states). States whose "
+        "unit is known are in the loxone_control_<quantity>_<unit> families instead.",
+        _parts(miniservers, lambda store: store.values[PLAIN]),
     )
+
+
+def typed_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFamily]:
+    """The control families of a unit (``state._typed``) that hold a value of any Miniserver."""
+    families: list[MetricFamily] = []
+    for number, family in enumerate(FAMILIES):
+        if number == PLAIN:
+            continue
+        parts = SeriesParts(ms.store.values[number] for ms in miniservers if ms.store is not None)
+        if not len(parts):
+            continue
+        families.append(
+            MetricFamily(
+                family.name,
+                family.type,
+                f"{family.what}: current value of a state of a control or subcontrol whose "
+                "format in LoxAPP3.json (details.format, a Meter's actualFormat or "
+                "totalFormat) gives this unit, converted to it; labels as loxone_control_value.",
+                parts,
+                unit=family.unit,
+            )
+        )
+    return families
 
 
 def control_info_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily:
@@ -182,9 +231,10 @@ def weather_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFamil
         _gauge(
             name,
             f"{what} {_FROM_WEATHER}.",
-            {labels: getattr(entry, field) / divisor for labels, entry in current},
+            {labels: convert(getattr(entry, field)) for labels, entry in current},
+            unit,
         )
-        for field, name, what, divisor in WEATHER_FIELDS
+        for field, name, unit, what, convert in WEATHER_FIELDS
     ]
 
 
@@ -341,6 +391,7 @@ def reload_families(status: ReloadStatus) -> list[MetricFamily]:
             "Unix time when the running config was loaded: at start or by the last successful "
             "reload.",
             {(): status.last_success_unix},
+            SECONDS,
         ),
     ]
 
@@ -381,7 +432,7 @@ def _per_miniserver(
         value = value_of(ms)
         if value is not None:
             series[ms.labels.miniserver] = value
-    return _gauge(name, help_text, series)
+    return _gauge(name, help_text, series, SECONDS if name.endswith(f"_{SECONDS}") else "")
 
 
 @functools.lru_cache(maxsize=256)

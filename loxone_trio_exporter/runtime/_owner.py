@@ -63,6 +63,7 @@ def export_filter(export: ExportConfig) -> ExportFilter:
         exclude_categories=frozenset(export.exclude_categories),
         exclude_types=frozenset(export.exclude_types),
         exclude_names=export.exclude_names,
+        typed=export.typed,
     )
 
 

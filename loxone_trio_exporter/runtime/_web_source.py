@@ -183,6 +183,7 @@ class ExporterWebSource:
             "gauge",
             RENDER_DURATION_HELP,
             {} if seconds is None else {(): seconds},  # no previous render yet: no series
+            unit="seconds",
         )
 
 

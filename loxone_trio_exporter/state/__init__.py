@@ -4,10 +4,16 @@ from ._parts import StoreView, freeze
 from ._plan import ExportFilter, SeriesPlan, control_labels
 from ._store import MAX_TEXT_LENGTH, SeriesStore
 from ._tables import TABLE_KINDS, TableEvent, TableKind
+from ._typed import CONVERSIONS, FAMILIES, PLAIN, ControlFamily, Conversion, unit_code
 
 __all__ = [
+    "CONVERSIONS",
+    "FAMILIES",
     "MAX_TEXT_LENGTH",
+    "PLAIN",
     "TABLE_KINDS",
+    "ControlFamily",
+    "Conversion",
     "ExportFilter",
     "SeriesPlan",
     "SeriesStore",
@@ -16,4 +22,5 @@ __all__ = [
     "TableKind",
     "control_labels",
     "freeze",
+    "unit_code",
 ]

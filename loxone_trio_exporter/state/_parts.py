@@ -19,6 +19,7 @@ from ..protocol import WeatherEntry
 from ._plan import SeriesPlan
 from ._store import SeriesStore
 from ._tables import TableKind
+from ._typed import CONVERSIONS
 
 _CLOSE = b"} "
 
@@ -28,15 +29,29 @@ def _ones(count: int) -> bytes:
 
 
 class ValuesPart(LinesPart):
-    """``loxone_control_value``: the control series in the order they first got a value."""
+    """One control family (``loxone_control_value``, a typed family): the family's series in
+    the order they first got a value. ``convert`` turns stored values into the family's unit
+    (``None`` where every series of the family is stored in it already)."""
 
-    __slots__ = ("_plan", "_positions", "lineage", "values")
+    __slots__ = ("_plan", "_positions", "_start", "convert", "lineage", "values")
 
-    def __init__(self, store: SeriesStore) -> None:
-        self._plan = store.plan
-        self._positions = store.position_series  # only ever appended to: stable up to len
+    def __init__(self, store: SeriesStore, family: int) -> None:
+        self._plan = plan = store.plan
+        self._positions = store.position_series  # an entry, once set, never changes
+        self._start = store.family_start[family]
         self.lineage = store.lineage
-        self.values = store.values_bytes()
+        self.values = store.family_values(family)
+        self.convert = self._converted if plan.family_converts[family] else None
+
+    def _converted(self, start: int, stop: int, values: Sequence[float]) -> list[float]:
+        unit_of = self._plan.series_unit
+        offset = self._start
+        return [
+            CONVERSIONS[unit_of[series]](value)
+            for series, value in zip(
+                self._positions[offset + start : offset + stop], values, strict=True
+            )
+        ]
 
     def lines(self, head: bytes, start: int, stop: int, texts: Sequence[bytes]) -> bytes:
         plan = self._plan
@@ -45,9 +60,11 @@ class ValuesPart(LinesPart):
             plan.series_control,
             plan.state_text,
         )
+        offset = self._start
         pieces: list[bytes] = []
         add = pieces.extend
-        for series, text in zip(self._positions[start:stop], texts, strict=True):
+        positions = self._positions[offset + start : offset + stop]
+        for series, text in zip(positions, texts, strict=True):
             add((head, control_text[series_control[series]], state_text[series], _CLOSE, text))
         return b"".join(pieces)
 
@@ -119,7 +136,8 @@ class _DictPart(LinesPart):
 class StoreView:
     """One Miniserver's series as a snapshot holds them; never changed."""
 
-    values: ValuesPart
+    #: One part per control family (``_typed.FAMILIES``), ``loxone_control_value`` first.
+    values: tuple[ValuesPart, ...]
     info: InfoPart
     texts: TextsPart | None  # only with ``include_text``
     globals: LinesPart
@@ -137,7 +155,11 @@ def freeze(store: SeriesStore, previous: StoreView | None, *, include_text: bool
     made only when it is exported (``include_text``)."""
     plan = store.plan
     info = InfoPart(plan) if previous is None else previous.info
-    values = ValuesPart(store) if previous is None or store.changed_values else previous.values
+    values = (
+        tuple(ValuesPart(store, family) for family in range(len(plan.family_series)))
+        if previous is None or store.changed_values
+        else previous.values
+    )
     texts = None
     if include_text:
         if previous is not None and not store.changed_texts:

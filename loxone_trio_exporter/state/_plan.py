@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import fnmatch
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 import attrs
 
 from ..exposition import LabelSet, escape_label_value
 from ..structure import ControlRecord, StructureLayout
+from ._typed import CONVERSIONS, FAMILIES, PLAIN, unit_code
 
 #: ``encode`` errors for label values: a lone surrogate (a ``\ud800`` escape in a structure
 #: file) becomes ``?`` instead of failing the scrape, as the renderer writes any label value.
@@ -37,12 +39,14 @@ _ENCODE_ERRORS = "replace"
 
 @attrs.frozen
 class ExportFilter:
-    """What not to export; empty means everything."""
+    """What not to export (empty means everything), and whether values go to typed families."""
 
     exclude_rooms: frozenset[str] = frozenset()
     exclude_categories: frozenset[str] = frozenset()
     exclude_types: frozenset[str] = frozenset()
     exclude_names: tuple[str, ...] = ()  # shell globs on control names
+    #: Values in the family of their unit (``_typed``); else all in ``loxone_control_value``.
+    typed: bool = True
 
     def excludes(self, control: ControlRecord) -> bool:
         return (
@@ -151,6 +155,8 @@ class SeriesPlan:
                 continue
             # The info series always has a parent label ("" on top-level controls).
             extra: LabelSet = (("unit", control.unit),)
+            if control.total_unit:
+                extra += (("total_unit", control.total_unit),)
             if control.parent_uuid is None:
                 extra = (("parent", ""), *extra)
             if (*key, *extra) in series:
@@ -166,6 +172,9 @@ class SeriesPlan:
         layout = self.layout
         series: dict[tuple[LabelSet, str], int] = {}
         self.series_control = array("i")
+        #: Per control series: its unit code (``_typed.CONVERSIONS``), which names its family.
+        self.series_unit = bytearray()
+        typed = self.export_filter.typed
         state_text: list[bytes] = []
         daytimer_series: dict[LabelSet, int] = {}
         self.daytimer_control = array("i")
@@ -174,8 +183,14 @@ class SeriesPlan:
         #: raw UUID -> daytimer series it feeds.
         self.daytimer_feeds: dict[bytes, tuple[int, ...]] = {}
         daytimer_lists: dict[bytes, list[int]] = {}
-        for index, (position, raw, label) in enumerate(
-            zip(layout.state_control, layout.state_uuid, layout.state_label, strict=True)
+        for index, (position, raw, label, unit) in enumerate(
+            zip(
+                layout.state_control,
+                layout.state_uuid,
+                layout.state_label,
+                layout.state_unit,
+                strict=True,
+            )
         ):
             if not exported[position]:
                 continue
@@ -184,6 +199,8 @@ class SeriesPlan:
             if number is None:
                 number = series[key] = shared_int(len(state_text))
                 self.series_control.append(position)
+                code = unit_code(layout.controls[position].type, label, unit) if typed else PLAIN
+                self.series_unit.append(code)
                 state_text.append(one(b"," + labels_text((("state", label),))))
             fed = self.feeds.setdefault(raw, [])
             if number not in fed:
@@ -197,6 +214,15 @@ class SeriesPlan:
                 if daytimer not in found:
                     found.append(daytimer)
         self.state_text: tuple[bytes, ...] = tuple(state_text)
+        #: Control series per family (``_typed.FAMILIES``).
+        self.family_series = [0] * len(FAMILIES)
+        #: Per family: whether any of its series needs a conversion (``_typed.Conversion``).
+        self.family_converts = [False] * len(FAMILIES)
+        for code, count in Counter(self.series_unit).items():
+            conversion = CONVERSIONS[code]
+            self.family_series[conversion.family] += count
+            if not conversion.identity:
+                self.family_converts[conversion.family] = True
         self.daytimer_text: tuple[bytes, ...] = tuple(
             self.control_text[control] for control in self.daytimer_control
         )

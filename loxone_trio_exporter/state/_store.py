@@ -10,13 +10,19 @@ an int code in one dict (``_index``):
 - ``p >= 0``: the UUID alone feeds one control series, which sits at position ``p`` of
   ``_values``; an event is one array store, and the array is also that UUID's last value;
 - ``~s`` (``s`` below the number of control series): the same kind of UUID before its first
-  value. The first value gives the series the next position (series are written in the order
-  they first got a value, as today's exposition does) and the code becomes that position;
+  value. The first value gives the series the next position of its family's region (series
+  are written in the order they first got a value, as today's exposition does) and the code
+  becomes that position;
 - ``~(controls + c)``: any other UUID of the structure (entry ``c`` of the plan's ``complex_*``
   columns): one owned by several controls, one of two UUIDs that feed the very same label set,
   a global or weather state, a state nobody exports. Its last value is kept beside it.
 
 A UUID the structure does not name is not in the dict: counted, never stored (issue 8).
+
+``_values`` is allocated whole when the store is made, one region per control family
+(``_typed.FAMILIES``: ``loxone_control_value``, ``loxone_control_temperature_celsius``, ...)
+as long as the plan's series of that family; each region fills from its start. A family's
+values are then one slice, in the order its series first got a value.
 
 What was last received of every UUID the structure names, exported or not, is kept so that an
 ``[export]`` reload gives the newly exported series their current values at once (``replay``):
@@ -35,6 +41,7 @@ from collections.abc import Container, Iterable, Iterator
 from ..protocol import DaytimerState, TextState, ValueState, WeatherEntry, WeatherState
 from ._plan import SeriesPlan, shared_int
 from ._tables import TableKind
+from ._typed import CONVERSIONS
 
 MAX_TEXT_LENGTH = 200  # design 3.3: text cut to 200 characters
 
@@ -51,9 +58,17 @@ class SeriesStore:
         self._index = plan.index
         plan.index = {}  # the store changes the codes: the plan does not keep them
         self._controls = controls = len(plan.series_control)
-        self._values = array("d")
-        self._position_series = array("i")
+        self._values = array("d", bytes(8 * controls))
+        self._position_series = array("i", [-1]) * controls
         self._series_position = array("i", [-1]) * controls
+        #: Per family: where its region starts, and the next free position in it.
+        self.family_start: list[int] = []
+        start = 0
+        for count in plan.family_series:
+            self.family_start.append(start)
+            start += count
+        self._next_position = list(self.family_start)
+        self._family_of_unit = bytes(conversion.family for conversion in CONVERSIONS)
         self._first = array("i")  # first value of each UUID: its position, or ~complex entry
         count = len(plan.complex_uuid)
         self._complex_value = array("d", bytes(8 * count))
@@ -82,15 +97,19 @@ class SeriesStore:
     @property
     def value_series(self) -> int:
         """``loxone_control_value`` and ``loxone_global_value`` series with a value."""
-        return len(self._values) + len(self.global_values)
+        placed = sum(self._next_position) - sum(self.family_start)
+        return placed + len(self.global_values)
 
-    def values_bytes(self) -> bytes:
-        """The control values in position order, as native doubles (a copy)."""
-        return self._values.tobytes()
+    def family_values(self, family: int) -> bytes:
+        """The values of ``family``'s control series in position order, as native doubles
+        (a copy)."""
+        start = self.family_start[family] * 8
+        with memoryview(self._values) as whole:
+            return whole.cast("B")[start : self._next_position[family] * 8].tobytes()
 
     @property
     def position_series(self) -> array[int]:
-        """Position -> control series; entries are only ever appended."""
+        """Position -> control series; an entry, once set, never changes."""
         return self._position_series
 
     def records(self) -> Iterator[tuple[bytes, float]]:
@@ -178,9 +197,11 @@ class SeriesStore:
         return bool(global_series)
 
     def _place(self, series: int, value: float) -> int:
-        position = len(self._values)
-        self._values.append(value)
-        self._position_series.append(series)
+        family = self._family_of_unit[self.plan.series_unit[series]]
+        position = self._next_position[family]
+        self._next_position[family] = position + 1
+        self._values[position] = value
+        self._position_series[position] = series
         self._series_position[series] = position
         return position
 

@@ -18,9 +18,10 @@ from ._model import (
     Structure,
     WeatherServer,
 )
-from ._units import unit_from_format
+from ._units import METER_TYPE, readable_unit, state_unit, unit_from_format
 
 __all__ = [
+    "METER_TYPE",
     "Category",
     "Control",
     "ControlRecord",
@@ -38,6 +39,8 @@ __all__ = [
     "build_state_index",
     "layout_structure",
     "load_structure",
+    "readable_unit",
+    "state_unit",
     "structure_from_dict",
     "unit_from_format",
 ]

@@ -22,6 +22,7 @@ import attrs
 from ..protocol import uuid_from_str
 from ._load import load_structure
 from ._model import Control, MiniserverInfo, Structure
+from ._units import METER_TYPE, readable_unit, state_unit
 
 #: Held by ``layout_structure`` (worker threads): see there.
 _ONE_PARSE_AT_A_TIME = threading.Lock()
@@ -48,7 +49,9 @@ class ControlRecord:
     """The labels and filter keys of one control or subcontrol.
 
     ``parent`` is the position of the parent control in ``StructureLayout.controls`` (-1 for a
-    top-level control): a filter that drops a control drops its subcontrols with it.
+    top-level control): a filter that drops a control drops its subcontrols with it. ``unit`` is
+    the unit of the control's value as people read it (``°C``, a Meter's ``actualFormat``);
+    ``total_unit`` a Meter's ``totalFormat`` unit (``kWh``), ``''`` for other controls.
     """
 
     uuid_action: str
@@ -59,6 +62,7 @@ class ControlRecord:
     parent_uuid: str | None
     unit: str
     parent: int
+    total_unit: str = ""
 
 
 @attrs.frozen
@@ -68,8 +72,9 @@ class StructureLayout:
     Control states are listed control by control in file order (states in the order the file
     lists them): ``state_control[i]`` is the position of the owning control, ``state_uuid[i]``
     the raw UUID (one bytes object per distinct UUID), ``state_label[i]`` the ``state`` label
-    (``name`` or ``name[i]``) and ``daytimer_states`` the positions of ``entriesAndDefaultValue``
-    states.
+    (``name`` or ``name[i]``), ``state_unit[i]`` the unit of its values as people read it
+    (``structure._units.state_unit``; ``''`` when unknown) and ``daytimer_states`` the positions
+    of ``entriesAndDefaultValue`` states.
     """
 
     ms_info: MiniserverInfo
@@ -77,6 +82,7 @@ class StructureLayout:
     state_control: tuple[int, ...]
     state_uuid: tuple[bytes, ...]
     state_label: tuple[str, ...]
+    state_unit: tuple[str, ...]
     daytimer_states: frozenset[int]
     #: ``globalStates``: (name, raw UUID) in file order.
     global_states: tuple[tuple[str, bytes], ...]
@@ -124,7 +130,7 @@ def build_layout(structure: Structure) -> StructureLayout:
 
 
 #: A control as ``_columns`` writes it: ``ControlRecord``'s fields in order.
-_ControlColumns = tuple[str, str, str, str, str, str | None, str, int]
+_ControlColumns = tuple[str, str, str, str, str, str | None, str, int, str]
 #: ``MiniserverInfo``'s fields in order.
 _InfoColumns = tuple[str, str, str, str, str, str, str, str, int | None, int | None]
 #: ``StructureLayout``'s fields in order, but ``ms_info`` as its fields and plain tuples.
@@ -133,6 +139,7 @@ _LayoutColumns = tuple[
     tuple[_ControlColumns, ...],
     tuple[int, ...],
     tuple[bytes, ...],
+    tuple[str, ...],
     tuple[str, ...],
     tuple[int, ...],
     tuple[tuple[str, bytes], ...],
@@ -148,7 +155,9 @@ def _columns(structure: Structure) -> _LayoutColumns:
     state_control: list[int] = []
     state_uuid: list[bytes] = []
     state_label: list[str] = []
+    units: list[str] = []
     daytimers: list[int] = []
+    temp_unit = structure.ms_info.temp_unit
 
     # A loop, not a recursive closure: a closure that calls itself is a reference cycle, which
     # would keep these lists (and what they hold) until the cyclic collector runs, in the
@@ -165,8 +174,9 @@ def _columns(structure: Structure) -> _LayoutColumns:
                 one(control.room),
                 one(control.category),
                 control.parent_uuid,
-                one(control.unit),
+                one(readable_unit(control.unit, temp_unit)),
                 parent,
+                one(_total_unit(control, temp_unit)),
             )
         )
         for state in control.states:
@@ -175,6 +185,7 @@ def _columns(structure: Structure) -> _LayoutColumns:
             state_control.append(position)
             state_uuid.append(one(uuid_from_str(state.uuid)))
             state_label.append(one(state.label))
+            units.append(one(state_unit(control.type, state.name, state.unit, temp_unit)))
         pending += ((sub, position) for sub in reversed(control.sub_controls))
     global_states = tuple(
         (name, one(uuid_from_str(uuid))) for name, uuid in structure.global_states.items()
@@ -192,6 +203,7 @@ def _columns(structure: Structure) -> _LayoutColumns:
         tuple(state_control),
         tuple(state_uuid),
         tuple(state_label),
+        tuple(units),
         tuple(daytimers),
         global_states,
         weather_states,
@@ -206,6 +218,7 @@ def _from_columns(columns: _LayoutColumns) -> StructureLayout:
         state_control,
         state_uuid,
         state_label,
+        units,
         daytimers,
         global_states,
         weather_states,
@@ -217,8 +230,19 @@ def _from_columns(columns: _LayoutColumns) -> StructureLayout:
         state_control=state_control,
         state_uuid=state_uuid,
         state_label=state_label,
+        state_unit=units,
         daytimer_states=frozenset(daytimers),
         global_states=global_states,
         weather_states=weather_states,
         weather_actual=weather_actual,
     )
+
+
+def _total_unit(control: Control, temp_unit: int | None) -> str:
+    """A Meter's ``totalFormat`` unit, from its first ``total*`` state; ``''`` for others."""
+    if control.type != METER_TYPE:
+        return ""
+    for state in control.states:
+        if state.name.startswith("total") and not state.name.startswith("totalNeg"):
+            return readable_unit(state.unit, temp_unit)
+    return ""

@@ -66,3 +66,55 @@ def state_format(control_type: str, state_name: str, formats: Mapping[str, str])
 def control_unit(control_type: str, formats: Mapping[str, str]) -> str:
     """The unit of a control as a whole: its ``details.format``, a Meter's ``actualFormat``."""
     return unit_from_format(state_format(control_type, "actual", formats))
+
+
+#: ``msInfo.tempUnit``: 0 = °C, 1 = °F ([DOC-SF] msInfo).
+FAHRENHEIT = 1
+#: Loxone writes a bare degree sign for temperatures (``%.1f°``, the room controller's format)
+#: and shows °C or °F by the Miniserver's ``tempUnit``.
+DEGREE = "°"
+
+
+def readable_unit(unit: str, temp_unit: int | None) -> str:
+    """``unit`` as people read it: a bare ``°`` becomes ``°C`` (``°F`` where ``tempUnit`` is 1)."""
+    if unit == DEGREE:
+        return "°F" if temp_unit == FAHRENHEIT else "°C"
+    return unit
+
+
+#: States whose unit Loxone's documentation states although no format string carries it
+#: ([DOC-SF] EnergyManager2: powers in kW, states of charge in %).
+DOCUMENTED_UNITS: Mapping[tuple[str, str], str] = {
+    ("EnergyManager2", "Gpwr"): "kW",
+    ("EnergyManager2", "Spwr"): "kW",
+    ("EnergyManager2", "Ppwr"): "kW",
+    ("EnergyManager2", "MaxSpwr"): "kW",
+    ("EnergyManager2", "Ssoc"): "%",
+    ("EnergyManager2", "MinSoc"): "%",
+}
+
+#: The states a control's ``details.format`` describes, when the control has other states too:
+#: a format is written for the control's value, not for its modes, flags and limits.
+_VALUE_STATES = frozenset({"value", "min", "max", "step"})
+_ROOM_CONTROLLERS = frozenset({"IRoomController", "IRoomControllerV2"})
+
+
+def state_unit(control_type: str, state_name: str, unit: str, temp_unit: int | None) -> str:
+    """The unit of one state's values, as people read it; ``''`` when unknown.
+
+    ``unit`` is what the state's format string says (``state_format``). Every state of a control
+    shares ``details.format`` in the file, but the format describes the control's value only:
+    ``value`` (and its ``min``, ``max``, ``step``), a room controller's temperatures
+    (``tempActual``, ``comfortTemperature``, ``temperatures[i]``, ...: not its ``operatingMode``
+    or ``humidityActual``), and each Meter state its own format. Other states get no unit.
+    """
+    documented = DOCUMENTED_UNITS.get((control_type, state_name))
+    if documented is not None:
+        return documented
+    if control_type == METER_TYPE:
+        applies = meter_format_key(state_name) != "format" or state_name in _VALUE_STATES
+    elif control_type in _ROOM_CONTROLLERS:
+        applies = "temp" in state_name.lower()
+    else:
+        applies = state_name in _VALUE_STATES
+    return readable_unit(unit, temp_unit) if applies else ""
