@@ -380,6 +380,15 @@ class _Series:
 
     def __init__(self, miniserver: str, structure: Structure, export: ExportConfig) -> None:
         exported = list(_exported(structure.controls, export))
+        # A name seen before in the same room (another uuidAction): duplicate="2", "3", ...
+        seen: dict[tuple[str, str], list[str]] = {}
+        duplicate: dict[int, str] = {}
+        for control in structure.walk_controls():
+            same = seen.setdefault((control.room, control.name), [])
+            if control.uuid_action not in same:
+                same.append(control.uuid_action)
+            if same.index(control.uuid_action):
+                duplicate[id(control)] = str(same.index(control.uuid_action) + 1)
         self.discovered = sum(1 for _ in structure.walk_controls())
         self.exported = len(exported)
         #: raw UUID -> label sets of loxone_control_value, one per state of an exported control
@@ -400,6 +409,8 @@ class _Series:
                 ("room", control.room),
                 ("category", control.category),
             )
+            if id(control) in duplicate:
+                labels += (("duplicate", duplicate[id(control)]),)
             if control.parent_uuid is not None:
                 labels += (("parent", control.parent_uuid),)
                 info = labels

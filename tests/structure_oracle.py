@@ -47,6 +47,8 @@ def labelled_controls(
     # The walk visits a parent just before its subcontrols, so the last place recorded under a
     # parent's uuidAction is that parent's.
     places: dict[str, tuple[str, str]] = {}
+    # (room, name) -> the uuidActions seen with that name in that room, in file order.
+    alike: dict[tuple[str, str], list[str]] = {}
     for control, parent in walk_controls(document):
         room, category = ("", "") if parent is None else places[parent]
         if control.get("room"):
@@ -62,6 +64,11 @@ def labelled_controls(
             "room": room,
             "category": category,
         }
+        same = alike.setdefault((room, control["name"]), [])
+        if control["uuidAction"] not in same:
+            same.append(control["uuidAction"])
+        if same.index(control["uuidAction"]) > 0:
+            labels["duplicate"] = str(same.index(control["uuidAction"]) + 1)
         if parent is not None:
             labels["parent"] = parent
         yield control, labels

@@ -8,6 +8,9 @@ Built once per (layout, ``[export]`` filters, Miniserver name) by ``build_plan``
 - a state UUID owned by several controls (or twice by one) feeds one series per owner;
 - a list state gives ``state="name[0]"``, ``state="name[1]"``, ...;
 - subcontrols carry a ``parent`` label (the parent's ``uuidAction``);
+- a control whose name another control of its room had before it (in file order) carries
+  ``duplicate="2"``, ``"3"``, ...: a legend of room and control then never shows two series
+  alike (``uuid`` tells them apart too, but no one reads a UUID in a legend);
 - two owners with the very same labels are one series (as a dict keyed by label set would
   hold them): numbers go to distinct label sets, in file order;
 - a UUID that an exported control owns feeds that control's series only, even when it is also
@@ -95,6 +98,8 @@ def control_labels(miniserver: str, control: ControlRecord) -> LabelSet:
         ("room", control.room),
         ("category", control.category),
     )
+    if control.duplicate:
+        labels += (("duplicate", str(control.duplicate)),)
     if control.parent_uuid is not None:
         labels += (("parent", control.parent_uuid),)
     return labels

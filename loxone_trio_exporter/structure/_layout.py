@@ -52,6 +52,11 @@ class ControlRecord:
     top-level control): a filter that drops a control drops its subcontrols with it. ``unit`` is
     the unit of the control's value as people read it (``°C``, a Meter's ``actualFormat``);
     ``total_unit`` a Meter's ``totalFormat`` unit (``kWh``), ``''`` for other controls.
+
+    ``duplicate`` tells apart controls that a legend would show alike: 0 for the first control
+    of a name in a room (in file order), 2, 3, ... for further controls (other ``uuidAction``)
+    of the same name in the same room. A control listed twice under one ``uuidAction`` is one
+    control.
     """
 
     uuid_action: str
@@ -63,6 +68,7 @@ class ControlRecord:
     unit: str
     parent: int
     total_unit: str = ""
+    duplicate: int = 0
 
 
 @attrs.frozen
@@ -130,7 +136,7 @@ def build_layout(structure: Structure) -> StructureLayout:
 
 
 #: A control as ``_columns`` writes it: ``ControlRecord``'s fields in order.
-_ControlColumns = tuple[str, str, str, str, str, str | None, str, int, str]
+_ControlColumns = tuple[str, str, str, str, str, str | None, str, int, str, int]
 #: ``MiniserverInfo``'s fields in order.
 _InfoColumns = tuple[str, str, str, str, str, str, str, str, int | None, int | None]
 #: ``StructureLayout``'s fields in order, but ``ms_info`` as its fields and plain tuples.
@@ -158,6 +164,8 @@ def _columns(structure: Structure) -> _LayoutColumns:
     units: list[str] = []
     daytimers: list[int] = []
     temp_unit = structure.ms_info.temp_unit
+    #: (room, name) -> uuidAction -> its place among the controls of that name in that room.
+    named: dict[tuple[str, str], dict[str, int]] = {}
 
     # A loop, not a recursive closure: a closure that calls itself is a reference cycle, which
     # would keep these lists (and what they hold) until the cyclic collector runs, in the
@@ -166,6 +174,8 @@ def _columns(structure: Structure) -> _LayoutColumns:
     while pending:
         control, parent = pending.pop()
         position = len(controls)
+        alike = named.setdefault((control.room, control.name), {})
+        duplicate = alike.setdefault(control.uuid_action, len(alike) + 1)
         controls.append(
             (
                 control.uuid_action,
@@ -177,6 +187,7 @@ def _columns(structure: Structure) -> _LayoutColumns:
                 one(readable_unit(control.unit, temp_unit)),
                 parent,
                 one(_total_unit(control, temp_unit)),
+                duplicate if duplicate > 1 else 0,
             )
         )
         for state in control.states:
