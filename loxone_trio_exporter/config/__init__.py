@@ -30,6 +30,7 @@ from ._model import (
     TlsMode,
     WebConfig,
     default_state_dir,
+    split_state_glob,
 )
 from ._permissions import permission_warnings
 from ._render import REDACTED, render_config_toml
@@ -61,5 +62,6 @@ __all__ = [
     "read_password_file",
     "render_config_toml",
     "run_check",
+    "split_state_glob",
     "web_config_is_valid",
 ]
