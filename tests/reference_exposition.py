@@ -207,7 +207,21 @@ def _export_key(export: ExportConfig) -> tuple[object, ...]:
         frozenset(export.exclude_categories),
         frozenset(export.exclude_types),
         tuple(export.exclude_names),
+        tuple(export.exclude_states),
+        export.max_series,
     )
+
+
+def _state_excluded(control: Control, state_name: str, label: str, export: ExportConfig) -> bool:
+    """``exclude_states``: ``glob`` or ``Type:glob``, on the state's name or its whole label."""
+    for entry in export.exclude_states:
+        only, glob = entry.split(":", 1) if ":" in entry else (None, entry)
+        if only is not None and only != control.type:
+            continue
+        for text in (state_name, label):
+            if text == glob or fnmatch.fnmatchcase(text, glob):
+                return True
+    return False
 
 
 def _excluded(control: Control, export: ExportConfig) -> bool:
@@ -250,6 +264,9 @@ class _Series:
         #: raw UUID -> labels of the daytimers that own it as entriesAndDefaultValue.
         self.daytimers: dict[bytes, list[Labels]] = {}
         self.info: list[Labels] = []
+        #: Distinct value label sets, planned and left out by max_series.
+        planned: set[Labels] = set()
+        limited: set[Labels] = set()
         for control in exported:
             labels: Labels = (
                 ("miniserver", miniserver),
@@ -267,9 +284,19 @@ class _Series:
             self.info.append((*info, ("unit", control.unit)))
             for state in control.states:
                 raw = uuid_from_str(state.uuid)
-                self.values.setdefault(raw, []).append((*labels, ("state", state.label)))
+                if _state_excluded(control, state.name, state.label, export):
+                    continue
+                value_labels = (*labels, ("state", state.label))
+                if value_labels not in planned:
+                    if len(planned) >= export.max_series:
+                        limited.add(value_labels)
+                        continue
+                    planned.add(value_labels)
+                self.values.setdefault(raw, []).append(value_labels)
                 if state.name == "entriesAndDefaultValue":
                     self.daytimers.setdefault(raw, []).append(labels)
+        self.series_exported = len(planned)
+        self.series_limited = len(limited)
         self.globals: dict[bytes, list[Labels]] = {}
         for name, uuid in structure.global_states.items():
             self.globals.setdefault(uuid_from_str(uuid), []).append(
@@ -781,6 +808,23 @@ class ReferenceExporter:
                     for status, count in (
                         ("discovered", ms.series.discovered),
                         ("exported", ms.series.exported),
+                    )
+                ],
+            ),
+            write_family(
+                "loxone_exporter_series",
+                "gauge",
+                "Control series (loxone_control_value, and loxone_control_text with "
+                "include_text) the loaded structure file gives after the [export] filters "
+                "(status=exported), and those left out because they are beyond max_series "
+                "(status=limited).",
+                [
+                    ((*ms.labels, ("status", status)), float(count))
+                    for ms in all_ms
+                    if ms.series is not None
+                    for status, count in (
+                        ("exported", ms.series.series_exported),
+                        ("limited", ms.series.series_limited),
                     )
                 ],
             ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._cli import add_check_parser, run_check, web_config_is_valid
 from ._env import environment_warnings
+from ._export_filter import export_filter
 from ._load import (
     CONTAINER_CONFIG_FILE,
     config_from_dict,
@@ -56,6 +57,7 @@ __all__ = [
     "default_state_dir",
     "describe_source",
     "environment_warnings",
+    "export_filter",
     "load_config",
     "own_shard",
     "permission_warnings",
