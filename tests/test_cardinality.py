@@ -13,11 +13,23 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+import attrs
 import pytest
 import structure_oracle
+import trio
+from exporter_harness import (
+    miniserver,
+    poll_async,
+    select,
+    start_exporter,
+    start_simulator,
+    value_of,
+)
+from http_client import http_request
 from owner_feed import make_owner, series_of, start_streaming
 from prometheus_client.parser import text_string_to_metric_families
 from reference_exposition import _Series
+from structure_oracle import expected_control_values
 
 from loxone_trio_exporter.cli import main
 from loxone_trio_exporter.config import ExportConfig, config_from_dict, export_filter
@@ -363,3 +375,64 @@ def test_check_structure_of_an_empty_structure_warns(tmp_path, capsys):
     structure.write_text("{}", encoding="utf-8")
     assert check(write_config(tmp_path), "--structure", structure) == 0
     assert "names no controls" in capsys.readouterr().out
+
+
+# --- end to end: the exporter against the simulator -------------------------------------------
+
+
+async def test_max_series_and_exclude_states_end_to_end(tmp_path: Path) -> None:
+    """Two Miniservers on one simulator: both drop the states named "value"; "home" has its own
+    max_series, "office" the [export] default."""
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = await start_simulator(nursery, controls=40)
+            home = attrs.evolve(miniserver(server, "home"), max_series=15)
+            exporter = await start_exporter(
+                nursery,
+                tmp_path,
+                [home, miniserver(server, "office")],
+                exclude_states=("value",),
+            )
+            await exporter.wait_until_streaming("home", "office")
+            document = server.model.document
+            values = (await http_request(server.port, "/sim/values")).json()["values"]
+            expected = {
+                key: value
+                for key, value in expected_control_values(document, values, "office").items()
+                if ("state", "value") not in key[1]
+            }
+
+            async def office_complete() -> bool:
+                samples = await exporter.samples()
+                return len(select(samples, "loxone_control_value", miniserver="office")) == len(
+                    expected
+                )
+
+            await poll_async(office_complete)
+            samples = await exporter.samples()
+            nursery.cancel_scope.cancel()
+    owners = structure_oracle.state_owners(document, "office")
+    planned = {labels for found in owners.values() for labels in found}
+    kept = {labels for labels in planned if ("state", "value") not in labels}
+    assert len(kept) < len(planned)  # the simulator has "value" states to drop
+    office = select(samples, "loxone_control_value", miniserver="office")
+    assert office == expected
+    assert value_of(samples, "loxone_exporter_series", miniserver="office", status="exported") == (
+        len(kept)
+    )
+    assert value_of(samples, "loxone_exporter_series", miniserver="office", status="limited") == 0
+    assert value_of(samples, "loxone_exporter_series", miniserver="home", status="exported") == 15
+    assert value_of(samples, "loxone_exporter_series", miniserver="home", status="limited") == (
+        len(kept) - 15
+    )
+    home_values = select(samples, "loxone_control_value", miniserver="home")
+    assert 0 < len(home_values) <= 15
+    as_office = {
+        (name, frozenset((k, "office" if k == "miniserver" else v) for k, v in labels))
+        for name, labels in home_values
+    }
+    assert as_office <= office.keys()
+    # The controls themselves stay: max_series and exclude_states limit states only.
+    assert len(select(samples, "loxone_control_info", miniserver="home")) == len(
+        select(samples, "loxone_control_info", miniserver="office")
+    )
