@@ -209,7 +209,9 @@ class SeriesPlan:
         for index, (position, raw, label) in enumerate(
             zip(layout.state_control, layout.state_uuid, layout.state_label, strict=True)
         ):
-            if not exported[position] or dropped(layout.controls[position].type, label):
+            if not exported[position]:
+                continue
+            if dropped is not None and dropped(layout.controls[position].type, label):
                 continue
             key = (keys[position], label)
             number = series.get(key)
@@ -238,11 +240,12 @@ class SeriesPlan:
         )
         self.daytimer_feeds = {raw: tuple(found) for raw, found in daytimer_lists.items()}
 
-    def _state_excluder(self) -> Callable[[str, str], bool]:
-        """``excludes_state`` of the filter, once per (control type, label)."""
+    def _state_excluder(self) -> Callable[[str, str], bool] | None:
+        """``excludes_state`` of the filter, once per (control type, label); ``None`` when no
+        state is excluded (no call per state then)."""
         export_filter = self.export_filter
         if not export_filter.exclude_states:
-            return lambda _type, _label: False
+            return None
         seen: dict[tuple[str, str], bool] = {}
 
         def dropped(control_type: str, label: str) -> bool:
