@@ -41,6 +41,7 @@ from .runtime import (
     Timeouts,
     TokenStore,
     installation_uuid,
+    series_limits,
 )
 from .web import create_app, serve_web
 
@@ -110,6 +111,7 @@ async def run_exporter(
         [miniserver.name for miniserver in config.miniservers],
         config.export,
         build_info=build_info(revision),
+        max_series=series_limits(config),
     )
     installation = installation_uuid(config.state_dir)
     web_config = None

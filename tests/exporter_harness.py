@@ -132,6 +132,7 @@ def write_config(
                 "tls": m.tls,
                 **({"tls_ca_file": m.tls_ca_file} if m.tls_ca_file else {}),
                 **({"kill_token_on_exit": True} if m.kill_token_on_exit else {}),
+                **({"max_series": m.max_series} if m.max_series is not None else {}),
             }
             for m in miniservers
         ],

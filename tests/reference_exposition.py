@@ -208,7 +208,21 @@ def _export_key(export: ExportConfig) -> tuple[object, ...]:
         frozenset(export.exclude_types),
         tuple(export.exclude_names),
         export.typed,
+        tuple(export.exclude_states),
+        export.max_series,
     )
+
+
+def _state_excluded(control: Control, state_name: str, label: str, export: ExportConfig) -> bool:
+    """``exclude_states``: ``glob`` or ``Type:glob``, on the state's name or its whole label."""
+    for entry in export.exclude_states:
+        only, glob = entry.split(":", 1) if ":" in entry else (None, entry)
+        if only is not None and only != control.type:
+            continue
+        for text in (state_name, label):
+            if text == glob or fnmatch.fnmatchcase(text, glob):
+                return True
+    return False
 
 
 def _excluded(control: Control, export: ExportConfig) -> bool:
@@ -375,20 +389,43 @@ def typed_family(control: Control, name: str, unit: str) -> tuple[str, Any] | No
     return f"loxone_control_{quantity}", _scaled(multiply, divide)
 
 
+def _duplicates(structure: Structure) -> dict[int, str]:
+    """id(control) -> its ``duplicate`` label: a name seen before in the same room, under
+    another uuidAction, gives "2", "3", ..."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    duplicate: dict[int, str] = {}
+    for control in structure.walk_controls():
+        same = seen.setdefault((control.room, control.name), [])
+        if control.uuid_action not in same:
+            same.append(control.uuid_action)
+        if same.index(control.uuid_action):
+            duplicate[id(control)] = str(same.index(control.uuid_action) + 1)
+    return duplicate
+
+
+def _units(control: Control, temp_unit: int | None) -> Labels:
+    """The info series' unit labels: ``unit``, and a Meter's ``total_unit``."""
+    labels: Labels = (("unit", readable(control.unit, temp_unit)),)
+    if control.type == "Meter":
+        total = next(
+            (
+                state.unit
+                for state in control.states
+                if state.name.startswith("total") and not state.name.startswith("totalNeg")
+            ),
+            "",
+        )
+        if total:
+            labels += (("total_unit", readable(total, temp_unit)),)
+    return labels
+
+
 class _Series:
     """The series one structure gives under one export filter."""
 
     def __init__(self, miniserver: str, structure: Structure, export: ExportConfig) -> None:
         exported = list(_exported(structure.controls, export))
-        # A name seen before in the same room (another uuidAction): duplicate="2", "3", ...
-        seen: dict[tuple[str, str], list[str]] = {}
-        duplicate: dict[int, str] = {}
-        for control in structure.walk_controls():
-            same = seen.setdefault((control.room, control.name), [])
-            if control.uuid_action not in same:
-                same.append(control.uuid_action)
-            if same.index(control.uuid_action):
-                duplicate[id(control)] = str(same.index(control.uuid_action) + 1)
+        duplicate = _duplicates(structure)
         self.discovered = sum(1 for _ in structure.walk_controls())
         self.exported = len(exported)
         #: raw UUID -> label sets of loxone_control_value, one per state of an exported control
@@ -400,6 +437,9 @@ class _Series:
         #: value label set -> (typed family, conversion), or None: loxone_control_value.
         self.typed: dict[Labels, tuple[str, Any] | None] = {}
         temp_unit = structure.ms_info.temp_unit
+        #: Distinct value label sets, planned and left out by max_series.
+        planned: set[Labels] = set()
+        limited: set[Labels] = set()
         for control in exported:
             labels: Labels = (
                 ("miniserver", miniserver),
@@ -416,22 +456,17 @@ class _Series:
                 info = labels
             else:
                 info = (*labels, ("parent", ""))  # the info series always has a parent label
-            info += (("unit", readable(control.unit, temp_unit)),)
-            if control.type == "Meter":
-                total = next(
-                    (
-                        st.unit
-                        for st in control.states
-                        if st.name.startswith("total") and not st.name.startswith("totalNeg")
-                    ),
-                    "",
-                )
-                if total:
-                    info += (("total_unit", readable(total, temp_unit)),)
-            self.info.append(info)
+            self.info.append((*info, *_units(control, temp_unit)))
             for state in control.states:
                 raw = uuid_from_str(state.uuid)
+                if _state_excluded(control, state.name, state.label, export):
+                    continue
                 value_labels = (*labels, ("state", state.label))
+                if value_labels not in planned:
+                    if len(planned) >= export.max_series:
+                        limited.add(value_labels)
+                        continue
+                    planned.add(value_labels)
                 self.values.setdefault(raw, []).append(value_labels)
                 unit = state_unit(control, state.name, state.unit, temp_unit)
                 family = typed_family(control, state.name, unit) if export.typed else None
@@ -439,6 +474,8 @@ class _Series:
                 self.typed.setdefault(value_labels, family)
                 if state.name == "entriesAndDefaultValue":
                     self.daytimers.setdefault(raw, []).append(labels)
+        self.series_exported = len(planned)
+        self.series_limited = len(limited)
         self.globals: dict[bytes, list[Labels]] = {}
         for name, uuid in structure.global_states.items():
             self.globals.setdefault(uuid_from_str(uuid), []).append(
@@ -998,6 +1035,23 @@ class ReferenceExporter:
                     for status, count in (
                         ("discovered", ms.series.discovered),
                         ("exported", ms.series.exported),
+                    )
+                ],
+            ),
+            write_family(
+                "loxone_exporter_series",
+                "gauge",
+                "Control series (loxone_control_value, and loxone_control_text with "
+                "include_text) the loaded structure file gives after the [export] filters "
+                "(status=exported), and those left out because they are beyond max_series "
+                "(status=limited).",
+                [
+                    ((*ms.labels, ("status", status)), float(count))
+                    for ms in all_ms
+                    if ms.series is not None
+                    for status, count in (
+                        ("exported", ms.series.series_exported),
+                        ("limited", ms.series.series_limited),
                     )
                 ],
             ),

@@ -126,9 +126,12 @@ def test_every_key_is_read():
             "exclude_categories": ["Lighting"],
             "exclude_types": ["Pushbutton"],
             "exclude_names": ["Test*"],
+            "exclude_states": ["jLocked", "Jalousie:position*"],
+            "max_series": 500,
         },
         "miniserver": [
             miniserver(
+                max_series=20,
                 port=8080,
                 tls="on",
                 tls_verify=False,
@@ -155,8 +158,12 @@ def test_every_key_is_read():
         exclude_categories=("Lighting",),
         exclude_types=("Pushbutton",),
         exclude_names=("Test*",),
+        exclude_states=("jLocked", "Jalousie:position*"),
+        max_series=500,
     )
     home, office = config.miniservers
+    assert (home.max_series, office.max_series) == (20, None)
+    assert (home.series_limit(config.export), office.series_limit(config.export)) == (20, 500)
     assert (home.port, home.tls, home.tls_verify, home.tls_port) == (8080, "on", False, 8443)
     assert (home.tls_ca_file, home.kill_token_on_exit) == ("/etc/ca.pem", True)
     assert home.tls_server_name == "x.dyndns.loxonecloud.com"
@@ -804,7 +811,8 @@ def test_render_writes_every_key():
     assert set(rendered["web"]) == {f.name for f in attrs.fields(WebConfig)}
     assert set(rendered["log"]) == {f.name for f in attrs.fields(LogConfig)}
     assert set(rendered["export"]) == {f.name for f in attrs.fields(ExportConfig)}
-    fields = {f.name for f in attrs.fields(MiniserverConfig)} - {"password_file"}
+    # max_series only when the Miniserver sets its own (TOML has no null).
+    fields = {f.name for f in attrs.fields(MiniserverConfig)} - {"password_file", "max_series"}
     assert set(rendered["miniserver"][0]) == fields
 
 
@@ -1119,3 +1127,70 @@ def test_an_unknown_loxone_variable_is_named_with_the_nearest_known_one():
         "did you mean LOXONE_PASSWORD?",
     ]
     assert not any(SECRET in warning for warning in environment_warnings(environ))
+
+
+# --- [export] exclude_states and max_series ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entries", "errors"),
+    [
+        (
+            ["", "  "],
+            [
+                'export.exclude_states[0]: expected "glob" or "ControlType:glob", got an empty '
+                "string",
+                'export.exclude_states[1]: expected "glob" or "ControlType:glob", got an empty '
+                "string",
+            ],
+        ),
+        (
+            [":position"],
+            [
+                'export.exclude_states[0]: the control type before ":" is empty in ":position" '
+                '(write "glob" alone to match states of every control type)'
+            ],
+        ),
+        (
+            ["ok", "Jalousie:"],
+            ['export.exclude_states[1]: the glob after ":" is empty in "Jalousie:"'],
+        ),
+        ("jLocked", ['export.exclude_states: expected array, got "jLocked"']),
+        ([3], ["export.exclude_states[0]: expected string, got 3"]),
+    ],
+)
+def test_bad_exclude_states_name_their_path(entries, errors):
+    document = {"export": {"exclude_states": entries}, "miniserver": [miniserver()]}
+    assert errors_of(document) == errors
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        (
+            {"export": {"max_series": 0}},
+            "export.max_series: expected a number of series >= 1, got 0",
+        ),
+        ({"export": {"max_series": 1.5}}, "export.max_series: expected int, got 1.5"),
+        ({"export": {"max_series": True}}, "export.max_series: expected int, got true"),
+        (
+            {"miniserver": [miniserver(max_series=-1)]},
+            "miniserver[0].max_series: expected a number of series >= 1, got -1",
+        ),
+    ],
+)
+def test_bad_max_series_name_their_path(document, error):
+    document = {"miniserver": [miniserver()]} | document
+    assert errors_of(document) == [error]
+
+
+def test_a_miniserver_max_series_is_rendered_only_when_set_and_round_trips():
+    config = config_from_dict(
+        {"miniserver": [miniserver(max_series=7), miniserver(name="office", host="o")]}, ENV
+    )
+    rendered = tomllib.loads(render_config_toml(config))
+    assert rendered["miniserver"][0]["max_series"] == 7
+    assert "max_series" not in rendered["miniserver"][1]
+    assert rendered["export"]["max_series"] == 100_000
+    rendered["miniserver"][0]["password"] = rendered["miniserver"][1]["password"] = SECRET
+    assert config_from_dict(rendered, ENV) == config

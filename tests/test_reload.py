@@ -275,6 +275,47 @@ async def test_export_changes_apply_without_a_reconnect(tmp_path: Path) -> None:
             nursery.cancel_scope.cancel()
 
 
+async def test_a_miniserver_s_max_series_applies_on_reload_without_a_reconnect(
+    tmp_path: Path,
+) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            sim = await start_simulator(nursery, controls=40)
+            home = miniserver(sim, "home")
+            config_file = tmp_path / "exporter.toml"
+            write_config(config_file, tmp_path, [home])
+            exporter = await start_exporter_from_file(nursery, config_file)
+            await exporter.wait_until_streaming("home")
+            current = (await http_request(sim.port, "/sim/values")).json()
+            full_tables = {"value": len(current["values"]), "text": len(current["texts"])}
+            await poll_async(lambda: _counted(exporter, full_tables))
+            before = await exporter.samples()
+            every = value_of(before, "loxone_exporter_series", status="exported")
+            assert value_of(before, "loxone_exporter_series", status="limited") == 0
+            (session,) = sim.clients
+
+            write_config(config_file, tmp_path, [attrs.evolve(home, max_series=5)])
+            limited = await reload(exporter)
+            assert limited.successful, limited.message
+            assert "max_series applied" in limited.message
+            assert limited.unchanged == ("home",)
+            samples = await exporter.samples()
+            assert value_of(samples, "loxone_exporter_series", status="exported") == 5
+            assert value_of(samples, "loxone_exporter_series", status="limited") == every - 5
+            values = select(samples, "loxone_control_value")
+            assert 0 < len(values) <= 5
+            assert values.items() <= select(before, "loxone_control_value").items()
+
+            # Without the limit again: every series is back at once, from the same session.
+            write_config(config_file, tmp_path, [home])
+            assert (await reload(exporter)).successful
+            samples = await exporter.samples()
+            assert select(samples, "loxone_control_value") == select(before, "loxone_control_value")
+            assert value_of(samples, "loxone_exporter_series", status="limited") == 0
+            assert sim.clients == {session}
+            nursery.cancel_scope.cancel()
+
+
 async def _counted(exporter: Exporter, events: Mapping[str, int]) -> bool:
     """True once ``loxone_exporter_events_total`` of each table reached ``events``: the
     Miniserver's full tables are applied (it sends nothing else at rate 0)."""

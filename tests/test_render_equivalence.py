@@ -318,12 +318,21 @@ _table_templates = st.one_of(
     ),
 )
 _names = st.lists(_slots, max_size=2)
-#: (include_text, typed, then slots of excluded rooms, categories, types and names; or no
-#: filters).
+#: (include_text, typed, then slots of excluded rooms, categories, types, names and states,
+#: and max_series; or no filters).
 _export_templates = st.one_of(
     # Half without filters: small structures often export nothing.
     st.tuples(st.booleans(), st.booleans()),
-    st.tuples(st.booleans(), st.booleans(), _names, _names, _names, _names),
+    st.tuples(
+        st.booleans(),
+        st.booleans(),
+        _names,
+        _names,
+        _names,
+        _names,
+        _names,
+        st.sampled_from([100_000, 100_000, 1, 3, 10]),
+    ),
 )
 _GLOBS = ("*", "L*", "*a*", "?ight", "[!L]*", *CONTROL_NAMES)
 _step_templates = st.one_of(
@@ -373,11 +382,27 @@ class _Resolver:
         self.categories = values(control.category for control in controls)
         self.types = values(control.type for control in controls)
         self.control_names = values([*_GLOBS, *(control.name for control in controls)])
+        # exclude_states: globs, state names and labels, alone or on one control type.
+        self.state_globs = values(
+            [
+                "*",
+                "v*",
+                "*[[]1]",
+                *(state.name for control in controls for state in control.states),
+                *(state.label for control in controls for state in control.states),
+                *(
+                    f"{control.type}:{state.name}"
+                    for control in controls
+                    for state in control.states
+                    if control.type
+                ),
+            ]
+        )
 
     def export(self, template: tuple[Any, ...]) -> ExportConfig:
         if len(template) == 2:
             return ExportConfig(include_text=template[0], typed=template[1])
-        include_text, typed, rooms, categories, types, names = template
+        include_text, typed, rooms, categories, types, names, states, max_series = template
         return ExportConfig(
             include_text=include_text,
             typed=typed,
@@ -385,6 +410,8 @@ class _Resolver:
             exclude_categories=tuple(_pick(self.categories, slot) for slot in categories),
             exclude_types=tuple(_pick(self.types, slot) for slot in types),
             exclude_names=tuple(_pick(self.control_names, slot) for slot in names),
+            exclude_states=tuple(_pick(self.state_globs, slot) for slot in states),
+            max_series=max_series,
         )
 
     def table(self, source: Source, template: tuple[Any, ...]) -> TableEvent:

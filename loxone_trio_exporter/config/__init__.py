@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._cli import add_check_parser, run_check, web_config_is_valid
 from ._env import environment_warnings
+from ._export_filter import export_filter
 from ._load import (
     CONTAINER_CONFIG_FILE,
     config_from_dict,
@@ -30,6 +31,7 @@ from ._model import (
     TlsMode,
     WebConfig,
     default_state_dir,
+    split_state_glob,
 )
 from ._permissions import permission_warnings
 from ._render import REDACTED, render_config_toml
@@ -55,11 +57,13 @@ __all__ = [
     "default_state_dir",
     "describe_source",
     "environment_warnings",
+    "export_filter",
     "load_config",
     "own_shard",
     "permission_warnings",
     "read_password_file",
     "render_config_toml",
     "run_check",
+    "split_state_glob",
     "web_config_is_valid",
 ]

@@ -36,6 +36,15 @@ def add_check_parser(subparsers: Any) -> None:
         "config_file", nargs="?", type=Path, metavar="exporter.toml", help="the config file"
     )
     parser.add_argument(
+        "--structure",
+        type=Path,
+        metavar="LoxAPP3.json",
+        help=(
+            "instead of the config, print how many series it would export from this structure "
+            "file, per family and per control type (offline: no Miniserver is contacted)"
+        ),
+    )
+    parser.add_argument(
         "--shards",
         action="store_true",
         help="instead of the config, print which Miniservers each shard runs ([shard] count)",
@@ -60,7 +69,28 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_BAD_CONFIG
     if not web_config_is_valid(config, "loxone-trio-exporter check"):
         return EXIT_BAD_CONFIG
-    if args.shards or args.shard_count is not None:
+    if args.structure is not None:
+        if args.shards or args.shard_count is not None:
+            print(
+                "loxone-trio-exporter check: --structure and --shards are separate reports: "
+                "give one of them",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_CONFIG
+        # Imported here: only this report plans series.
+        from ._structure_check import (  # noqa: PLC0415
+            StructureFileError,
+            describe_structure_series,
+            read_layout,
+        )
+
+        try:
+            layout = read_layout(args.structure)
+        except StructureFileError as exc:
+            print(f"loxone-trio-exporter check: {exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+        sys.stdout.write(describe_structure_series(config, layout, str(args.structure)))
+    elif args.shards or args.shard_count is not None:
         count = config.shard.count if args.shard_count is None else args.shard_count
         if count < 1:
             print("loxone-trio-exporter check: --shard-count must be at least 1", file=sys.stderr)

@@ -121,6 +121,34 @@ def check_shard_index(value: int) -> None:
         raise InvalidValue(f'expected a shard index >= 0 (or "auto"), got {value}')
 
 
+def check_max_series(value: int) -> None:
+    if value < 1:
+        raise InvalidValue(f"expected a number of series >= 1, got {value}")
+
+
+def split_state_glob(entry: str) -> tuple[str | None, str]:
+    """``"glob"`` -> ``(None, glob)``; ``"ControlType:glob"`` -> ``(ControlType, glob)``.
+
+    The first colon separates the type: control types have none, and state names neither.
+    """
+    control_type, sep, glob = entry.partition(":")
+    return (control_type, glob) if sep else (None, entry)
+
+
+def check_state_glob(value: str) -> None:
+    """An ``exclude_states`` entry: ``"glob"`` or ``"ControlType:glob"``, neither part empty."""
+    if not value.strip():
+        raise InvalidValue('expected "glob" or "ControlType:glob", got an empty string')
+    control_type, glob = split_state_glob(value)
+    if control_type is not None and not control_type.strip():
+        raise InvalidValue(
+            f'the control type before ":" is empty in {show_value(value)} (write "glob" alone '
+            "to match states of every control type)"
+        )
+    if not glob.strip():
+        raise InvalidValue(f'the glob after ":" is empty in {show_value(value)}')
+
+
 def check_positive(value: float) -> None:
     if not 0 < value < math.inf:  # also refuses NaN
         raise InvalidValue(f"expected a number > 0, got {show_value(value)}")
@@ -198,6 +226,14 @@ def _each(check: Check) -> Check:
     return check_items
 
 
+def _optional(check: Check) -> Check:
+    def check_given(value: Any) -> None:
+        if value is not None:
+            check(value)
+
+    return check_given
+
+
 def _rules(
     *,
     check: Check | None = None,
@@ -263,8 +299,11 @@ class LogConfig:
 
 @attrs.frozen(kw_only=True)
 class ExportConfig:
-    """``[export]``: what becomes a series. ``exclude_names`` holds shell globs; ``typed``
-    puts each value whose unit is known in the family of that unit (``_celsius``, ``_watts``)."""
+    """``[export]``: what becomes a series. ``exclude_names`` holds shell globs on control
+    names, ``exclude_states`` globs on state names (``"glob"`` or ``"ControlType:glob"``);
+    ``max_series`` caps the control series of each Miniserver (a ``[[miniserver]]`` may set
+    its own); ``typed`` puts each value whose unit is known in the family of that unit
+    (``_celsius``, ``_watts``)."""
 
     include_text: bool = False
     typed: bool = True
@@ -273,6 +312,8 @@ class ExportConfig:
     exclude_categories: tuple[str, ...] = ()
     exclude_types: tuple[str, ...] = ()
     exclude_names: tuple[str, ...] = ()
+    exclude_states: tuple[str, ...] = attrs.field(default=(), **_rules(item_check=check_state_glob))
+    max_series: int = attrs.field(default=100_000, **_rules(check=check_max_series))
 
 
 @attrs.frozen(kw_only=True)
@@ -310,6 +351,12 @@ class MiniserverConfig:
     tls_server_name: str = ""
     tls_port: int = attrs.field(default=443, **_rules(check=check_port))
     kill_token_on_exit: bool = False
+    #: ``[export] max_series`` for this Miniserver alone; ``None``: the ``[export]`` value.
+    max_series: int | None = attrs.field(default=None, **_rules(check=_optional(check_max_series)))
+
+    def series_limit(self, export: ExportConfig) -> int:
+        """The ``max_series`` that applies to this Miniserver."""
+        return export.max_series if self.max_series is None else self.max_series
 
 
 def _instance_id_from_host() -> str:

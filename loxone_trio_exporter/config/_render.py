@@ -16,8 +16,9 @@ def render_config_toml(config: Config) -> str:
     """Every effective value as TOML; a password or an ``[otlp.headers]`` value shows as
     ``"<redacted>"``, a password file by its path.
 
-    TOML has no null and the model has no optional-``None`` fields, so every key is written;
-    ``[shard]`` only when there are several (with its ``index`` resolved).
+    TOML has no null: every key is written but a Miniserver's ``max_series`` when it is not
+    set (it then has ``[export] max_series``); ``[shard]`` only when there are several (with
+    its ``index`` resolved).
     """
     document: dict[str, Any] = {
         "state_dir": config.state_dir,
@@ -43,6 +44,8 @@ def _otlp_table(otlp: OtlpConfig) -> dict[str, Any]:
 
 def _miniserver_table(miniserver: MiniserverConfig) -> dict[str, Any]:
     table = attrs.asdict(miniserver)
+    if miniserver.max_series is None:
+        del table["max_series"]  # TOML has no null: [export] max_series applies
     if miniserver.password_file:
         del table["password"]  # the file's content is the secret; its path is not
     else:

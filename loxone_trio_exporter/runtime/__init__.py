@@ -19,6 +19,7 @@ from ._reload import (
     ReloadPlan,
     ReloadResult,
     plan_reload,
+    series_limits,
     summary,
 )
 from ._session import Timeouts
@@ -45,5 +46,6 @@ __all__ = [
     "otlp_exports_family",
     "plan_reload",
     "return_large_blocks_at_once",
+    "series_limits",
     "summary",
 ]

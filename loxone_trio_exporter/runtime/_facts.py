@@ -48,7 +48,8 @@ class MiniserverLabels:
     tables: tuple[tuple[TableKind, LabelSet], ...]
     reasons: tuple[tuple[str, LabelSet], ...]
     discovered: LabelSet
-    exported: LabelSet
+    exported: LabelSet  # also the exported series of ``loxone_exporter_series``
+    limited: LabelSet
 
     @classmethod
     def of(cls, name: str) -> MiniserverLabels:
@@ -61,6 +62,7 @@ class MiniserverLabels:
             ),
             discovered=(*base, ("status", "discovered")),
             exported=(*base, ("status", "exported")),
+            limited=(*base, ("status", "limited")),
         )
 
 

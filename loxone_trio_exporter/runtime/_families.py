@@ -306,6 +306,7 @@ def exporter_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFami
     events: Series = {}
     reconnects: Series = {}
     controls: Series = {}
+    series: Series = {}
     for ms in miniservers:
         labels = ms.labels
         for kind, table_labels in labels.tables:
@@ -320,6 +321,8 @@ def exporter_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFami
         if store is not None:
             controls[labels.discovered] = float(store.controls_discovered)
             controls[labels.exported] = float(store.controls_exported)
+            series[labels.exported] = float(store.series_exported)
+            series[labels.limited] = float(store.series_limited)
     return [
         _counter(
             "loxone_exporter_events_total",
@@ -373,6 +376,13 @@ def exporter_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFami
             "Controls and subcontrols in the loaded structure file (status=discovered), and "
             "those exported after the [export] exclude filters (status=exported).",
             controls,
+        ),
+        _gauge(
+            "loxone_exporter_series",
+            "Control series (loxone_control_value, and loxone_control_text with include_text) "
+            "the loaded structure file gives after the [export] filters (status=exported), and "
+            "those left out because they are beyond max_series (status=limited).",
+            series,
         ),
     ]
 

@@ -100,7 +100,24 @@ class MiniserverState:
             return
         self.layout = layout
         self.last_modified = last_modified
-        self._replace(self._new_store(SeriesPlan(layout, export_filter, self.name)))
+        self._replace(self._new_store(self._plan(layout, export_filter)))
+
+    def _plan(self, layout: StructureLayout, export_filter: ExportFilter) -> SeriesPlan:
+        """The series of ``layout``; a plan that hits ``max_series`` is logged (once per
+        structure load or filter change, not when stale values are dropped)."""
+        plan = SeriesPlan(layout, export_filter, self.name)
+        if plan.series_limited:
+            log.warning(
+                "miniserver %s: max_series %d reached: %d control series are not exported "
+                '(loxone_exporter_series{status="limited"}); raise max_series ([export] or '
+                "this [[miniserver]]) or leave states out with [export] exclude_states "
+                "('loxone-trio-exporter check --structure' counts them offline)",
+                self.name,
+                export_filter.max_series,
+                plan.series_limited,
+                extra={"miniserver": self.name, "event": "series_limited"},
+            )
+        return plan
 
     def _new_store(self, plan: SeriesPlan) -> SeriesStore:
         return SeriesStore(plan, texts_exported=self.include_text)
@@ -128,7 +145,7 @@ class MiniserverState:
         if store is None or self.layout is None:
             return
         self.events_before.update(store.events)
-        self.store = store.replay(SeriesPlan(self.layout, export_filter, self.name))
+        self.store = store.replay(self._plan(self.layout, export_filter))
         self._view = None
 
     def reset_after_error(self) -> None:

@@ -22,12 +22,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import assert_type
 
 import trio
 
-from ..config import ExportConfig
+from ..config import ExportConfig, export_filter
 from ..exposition import Snapshot
 from ..logs import STATE_LOGGER
 from ..state import ExportFilter, TableEvent
@@ -56,17 +56,6 @@ __all__ = ["BuildInfo", "StateOwner", "export_filter", "state_text"]
 log = logging.getLogger(STATE_LOGGER)
 
 
-def export_filter(export: ExportConfig) -> ExportFilter:
-    """The ``[export]`` excludes as the series plan wants them."""
-    return ExportFilter(
-        exclude_rooms=frozenset(export.exclude_rooms),
-        exclude_categories=frozenset(export.exclude_categories),
-        exclude_types=frozenset(export.exclude_types),
-        exclude_names=export.exclude_names,
-        typed=export.typed,
-    )
-
-
 #: A table this large (a flood, say) leaves megabytes of freed heap behind...
 LARGE_TABLE_BYTES = 1024 * 1024
 #: ...which are given back this long after the last such table was applied.
@@ -77,8 +66,9 @@ class StateOwner:
     """Applies connection messages, publishes snapshots and the pages' view of each Miniserver.
 
     ``miniservers`` are the configured names in config order; each is shown from the start
-    (``connecting``, ``loxone_up`` 0). ``apply`` takes trio's clock (staleness); timestamps in
-    metrics and pages come from ``wall_clock``.
+    (``connecting``, ``loxone_up`` 0). ``max_series`` holds the Miniservers' own limits (a
+    ``[[miniserver]]`` ``max_series``); the others have ``[export] max_series``. ``apply``
+    takes trio's clock (staleness); timestamps in metrics and pages come from ``wall_clock``.
     """
 
     def __init__(
@@ -87,11 +77,13 @@ class StateOwner:
         export: ExportConfig,
         *,
         build_info: BuildInfo,
+        max_series: Mapping[str, int] | None = None,
         wall_clock: Callable[[], float] = time.time,
         release_memory: Callable[[], None] = release_free_memory,
     ) -> None:
         self._export = export
-        self._filter = export_filter(export)
+        self._max_series = dict(max_series or {})
+        self._filters: dict[str, ExportFilter] = {}
         self._build_info = build_info
         self._wall_clock = wall_clock
         self._miniservers = {
@@ -250,8 +242,15 @@ class StateOwner:
             self._stale_at.pop(state.name, None)
 
     def _structure_ready(self, state: MiniserverState, message: StructureReady) -> None:
-        state.structure_ready(message.layout, message.last_modified, self._filter)
+        state.structure_ready(message.layout, message.last_modified, self.filter_of(state.name))
         release_free_memory()
+
+    def filter_of(self, name: str) -> ExportFilter:
+        """The filter of the Miniserver ``name``: ``[export]`` with its own ``max_series``."""
+        found = self._filters.get(name)
+        if found is None:
+            found = self._filters[name] = export_filter(self._export, self._max_series.get(name))
+        return found
 
     def _session_lost(self, state: MiniserverState, message: SessionLost, now: float) -> None:
         state.reconnects[message.reason.value] += 1
@@ -270,14 +269,20 @@ class StateOwner:
 
     # --- reloads ---------------------------------------------------------------------------------
 
-    def add_miniserver(self, name: str) -> None:
+    def add_miniserver(self, name: str, *, max_series: int | None = None) -> None:
         """Show a newly configured Miniserver at once (``connecting``); see ``sort_miniservers``.
+        ``max_series`` is its own limit (``None``: ``[export] max_series``).
 
         A Miniserver whose settings changed is removed first (``removal_applied``) and then
         added again: it starts over with no series and no counters, as a new one would.
         """
         if name in self._miniservers:
             raise ValueError(f"miniserver {name!r} is already there")
+        self._filters.pop(name, None)
+        if max_series is None:
+            self._max_series.pop(name, None)
+        else:
+            self._max_series[name] = max_series
         self._miniservers[name] = MiniserverState(name, include_text=self._export.include_text)
         self._snapshot = None
 
@@ -298,22 +303,25 @@ class StateOwner:
         """
         return self._removals.setdefault(name, trio.Event())
 
-    def set_export(self, export: ExportConfig) -> None:
-        """Apply a reloaded ``[export]`` table without touching any session.
+    def set_export(self, export: ExportConfig, max_series: Mapping[str, int] | None = None) -> None:
+        """Apply a reloaded ``[export]`` table (and the Miniservers' own ``max_series``)
+        without touching any session.
 
-        New filters rebuild every catalogue from the structures at hand and replay the last
-        states into it; ``include_text`` takes effect with the next snapshot (the stores keep
-        texts by series only while it is on, and rebuild them from the last text of every
-        UUID when it is turned on); a new
-        ``stale_after_seconds`` also moves the deadlines of values already waiting to go stale.
+        New filters rebuild the catalogues they change from the structures at hand and replay
+        the last states into them; ``include_text`` takes effect with the next snapshot (the
+        stores keep texts by series only while it is on, and rebuild them from the last text
+        of every UUID when it is turned on); a new ``stale_after_seconds`` also moves the
+        deadlines of values already waiting to go stale.
         """
         old = self._export
+        old_filters = {name: self.filter_of(name) for name in self._miniservers}
         self._export = export
+        self._max_series = dict(max_series or {})
+        self._filters = {}
         self._snapshot = None
-        new_filter = export_filter(export)
-        if new_filter != self._filter:
-            self._filter = new_filter
-            for state in self._miniservers.values():
+        for name, state in self._miniservers.items():
+            new_filter = self.filter_of(name)
+            if new_filter != old_filters[name]:
                 state.change_filter(new_filter)
         if export.include_text != old.include_text:
             for state in self._miniservers.values():

@@ -8,9 +8,11 @@ What a reload does, Prometheus-style:
 - a Miniserver is known by its ``name``. One whose settings are all equal keeps its session; a
   new one starts; a removed one stops and its series go; one whose settings changed (host,
   password, port, ...) is stopped and started again, with fresh series and counters;
-- ``[export]`` applies to the series at once, without touching a session; ``[log]`` applies at
-  once; ``[web] listen``, ``telemetry_path`` and ``state_dir`` are kept (they need a restart),
-  with a warning that says so, and the reload still succeeds.
+- ``[export]`` applies to the series at once, without touching a session, and so does a
+  Miniserver's own ``max_series`` (the one setting of a ``[[miniserver]]`` that is not a
+  session's); ``[log]`` applies at once; ``[web] listen``, ``telemetry_path`` and
+  ``state_dir`` are kept (they need a restart), with a warning that says so, and the reload
+  still succeeds.
 
 Reloads run one at a time, in the supervisor's nursery: a caller that goes away (an HTTP client
 that hangs up) cannot leave a reload half done.
@@ -25,7 +27,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from ..config import Config, LogConfig, describe_source, load_config
+from ..config import Config, LogConfig, MiniserverConfig, describe_source, load_config
 from ..errors import ConfigError
 from ..logs import CONFIG_LOGGER, mask_secrets
 from ._connections import ConnectionRegistry, PreparedConnection
@@ -69,12 +71,25 @@ class ReloadPlan:
     export_changed: bool
     log_changed: bool
     warnings: tuple[str, ...]
+    #: A kept Miniserver's own ``max_series`` changed (applied as ``[export]`` is).
+    limits_changed: bool = False
+
+
+def _session_settings(miniserver: MiniserverConfig) -> MiniserverConfig:
+    """What a Miniserver's session depends on: all but its ``max_series``."""
+    return attrs.evolve(miniserver, max_series=None)
+
+
+def series_limits(config: Config) -> dict[str, int]:
+    """The Miniservers' own ``max_series``, by name (those that set one)."""
+    return {m.name: m.max_series for m in config.miniservers if m.max_series is not None}
 
 
 def plan_reload(running: Config, loaded: Config) -> ReloadPlan:
     """Compare Miniservers by name and whole settings; keep what needs a restart."""
-    before = {miniserver.name: miniserver for miniserver in running.miniservers}
-    after = {miniserver.name: miniserver for miniserver in loaded.miniservers}
+    before = {m.name: _session_settings(m) for m in running.miniservers}
+    after = {m.name: _session_settings(m) for m in loaded.miniservers}
+    limits_before, limits_after = series_limits(running), series_limits(loaded)
     warnings: list[str] = []
     web = running.web
     if loaded.web.listen != web.listen:
@@ -103,6 +118,11 @@ def plan_reload(running: Config, loaded: Config) -> ReloadPlan:
         export_changed=loaded.export != running.export,
         log_changed=loaded.log != running.log,
         warnings=tuple(warnings),
+        limits_changed=any(
+            limits_before.get(name) != limits_after.get(name)
+            for name in after
+            if name in before and before[name] == after[name]
+        ),
     )
 
 
@@ -134,6 +154,8 @@ def summary(plan: ReloadPlan) -> str:
     parts.append(f"{len(plan.unchanged)} unchanged")
     if plan.export_changed:
         parts.append("[export] applied")
+    if plan.limits_changed:
+        parts.append("max_series applied")
     if plan.log_changed:
         parts.append("[log] applied")
     return "; ".join(parts)
@@ -265,16 +287,17 @@ class Reloader:
 
     async def _apply(self, plan: ReloadPlan, prepared: dict[str, PreparedConnection]) -> None:
         order = tuple(miniserver.name for miniserver in plan.config.miniservers)
+        limits = series_limits(plan.config)
         for name in plan.added:
-            self._owner.add_miniserver(name)
+            self._owner.add_miniserver(name, max_series=limits.get(name))
             self._registry.start(prepared[name])
         self._owner.sort_miniservers(order)
         async with trio.open_nursery() as stopping:  # each within its own short bound
             for name in (*plan.removed, *plan.changed):
                 stopping.start_soon(self._registry.stop, name)
         for name in plan.changed:
-            self._owner.add_miniserver(name)
+            self._owner.add_miniserver(name, max_series=limits.get(name))
             self._registry.start(prepared[name])
         self._owner.sort_miniservers(order)
-        if plan.export_changed:
-            self._owner.set_export(plan.config.export)
+        if plan.export_changed or plan.limits_changed:
+            self._owner.set_export(plan.config.export, limits)

@@ -1,5 +1,6 @@
 """The exporter's state: which series a structure gives, and their current values."""
 
+from ._counts import CONTROL_VALUE_FAMILY, SeriesCounts, TypeCounts, series_counts
 from ._parts import StoreView, freeze
 from ._plan import ExportFilter, SeriesPlan, control_labels
 from ._store import MAX_TEXT_LENGTH, SeriesStore
@@ -7,6 +8,7 @@ from ._tables import TABLE_KINDS, TableEvent, TableKind
 from ._typed import CONVERSIONS, FAMILIES, PLAIN, ControlFamily, Conversion, unit_code
 
 __all__ = [
+    "CONTROL_VALUE_FAMILY",
     "CONVERSIONS",
     "FAMILIES",
     "MAX_TEXT_LENGTH",
@@ -15,12 +17,15 @@ __all__ = [
     "ControlFamily",
     "Conversion",
     "ExportFilter",
+    "SeriesCounts",
     "SeriesPlan",
     "SeriesStore",
     "StoreView",
     "TableEvent",
     "TableKind",
+    "TypeCounts",
     "control_labels",
     "freeze",
+    "series_counts",
     "unit_code",
 ]

@@ -147,6 +147,9 @@ class StoreView:
     value_series: int
     controls_discovered: int
     controls_exported: int
+    #: Control series the plan exports, and those ``max_series`` left out.
+    series_exported: int
+    series_limited: int
 
 
 def freeze(store: SeriesStore, previous: StoreView | None, *, include_text: bool) -> StoreView:
@@ -189,4 +192,6 @@ def freeze(store: SeriesStore, previous: StoreView | None, *, include_text: bool
         value_series=store.value_series,
         controls_discovered=plan.layout.controls_discovered,
         controls_exported=plan.controls_exported,
+        series_exported=len(plan.series_control),
+        series_limited=plan.series_limited,
     )

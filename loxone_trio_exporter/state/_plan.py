@@ -14,7 +14,12 @@ Built once per (layout, ``[export]`` filters, Miniserver name) by ``build_plan``
 - two owners with the very same labels are one series (as a dict keyed by label set would
   hold them): numbers go to distinct label sets, in file order;
 - a UUID that an exported control owns feeds that control's series only, even when it is also
-  a global state; otherwise its global series.
+  a global state; otherwise its global series;
+- a state that ``exclude_states`` matches feeds no series (no value, text or daytimer series);
+  its UUID stays known (not an unknown state);
+- at most ``max_series`` control series (``loxone_control_value``, whose numbers
+  ``loxone_control_text`` shares): states that would make more, in file order, feed none;
+  ``series_limited`` counts the series left out.
 
 Labels are kept rendered, as the bytes of the exposition (``name="value"`` pairs, escaped), in
 two levels: the labels every series of a control starts with (``control_text``, one bytes object
@@ -40,6 +45,10 @@ from ._typed import CONVERSIONS, FAMILIES, PLAIN, unit_code
 _ENCODE_ERRORS = "replace"
 
 
+#: An ``exclude_states`` entry: (control type, or ``None`` for every type; glob).
+StateGlob = tuple[str | None, str]
+
+
 @attrs.frozen
 class ExportFilter:
     """What not to export (empty means everything), and whether values go to typed families."""
@@ -48,6 +57,9 @@ class ExportFilter:
     exclude_categories: frozenset[str] = frozenset()
     exclude_types: frozenset[str] = frozenset()
     exclude_names: tuple[str, ...] = ()  # shell globs on control names
+    exclude_states: tuple[StateGlob, ...] = ()
+    #: Control series per Miniserver; ``None``: no limit.
+    max_series: int | None = None
     #: Values in the family of their unit (``_typed``); else all in ``loxone_control_value``.
     typed: bool = True
 
@@ -57,6 +69,21 @@ class ExportFilter:
             or control.category in self.exclude_categories
             or control.type in self.exclude_types
             or any(fnmatch.fnmatchcase(control.name, glob) for glob in self.exclude_names)
+        )
+
+    def excludes_state(self, control_type: str, label: str) -> bool:
+        """Whether ``exclude_states`` drops the state ``label`` (``name`` or ``name[i]``) of a
+        control of ``control_type``: an entry matches the name or the whole label, as a glob
+        or as it is (``temperatures[3]`` as a glob would be a character class)."""
+        name = label.partition("[")[0]
+        return any(
+            (only is None or only == control_type)
+            and (
+                glob in (name, label)
+                or fnmatch.fnmatchcase(name, glob)
+                or fnmatch.fnmatchcase(label, glob)
+            )
+            for only, glob in self.exclude_states
         )
 
 
@@ -140,6 +167,8 @@ class SeriesPlan:
             for control, keep in zip(controls, exported, strict=True)
         ]
         self._build_info(keys, exported, one)
+        #: Control series that ``max_series`` left out (distinct label sets).
+        self.series_limited = 0
         self._build_values(keys, exported, one)
         self.global_text: tuple[bytes, ...] = tuple(
             labels_text((("miniserver", miniserver), ("state", name)))
@@ -188,6 +217,9 @@ class SeriesPlan:
         #: raw UUID -> daytimer series it feeds.
         self.daytimer_feeds: dict[bytes, tuple[int, ...]] = {}
         daytimer_lists: dict[bytes, list[int]] = {}
+        dropped = self._state_excluder()
+        limit = self.export_filter.max_series
+        limited: set[tuple[LabelSet, str]] = set()
         for index, (position, raw, label, unit) in enumerate(
             zip(
                 layout.state_control,
@@ -199,9 +231,14 @@ class SeriesPlan:
         ):
             if not exported[position]:
                 continue
+            if dropped is not None and dropped(layout.controls[position].type, label):
+                continue
             key = (keys[position], label)
             number = series.get(key)
             if number is None:
+                if limit is not None and len(state_text) >= limit:
+                    limited.add(key)
+                    continue
                 number = series[key] = shared_int(len(state_text))
                 self.series_control.append(position)
                 code = unit_code(layout.controls[position].type, label, unit) if typed else PLAIN
@@ -218,6 +255,7 @@ class SeriesPlan:
                 found = daytimer_lists.setdefault(raw, [])
                 if daytimer not in found:
                     found.append(daytimer)
+        self.series_limited = len(limited)
         self.state_text: tuple[bytes, ...] = tuple(state_text)
         #: Control series per family (``_typed.FAMILIES``).
         self.family_series = [0] * len(FAMILIES)
@@ -232,6 +270,24 @@ class SeriesPlan:
             self.control_text[control] for control in self.daytimer_control
         )
         self.daytimer_feeds = {raw: tuple(found) for raw, found in daytimer_lists.items()}
+
+    def _state_excluder(self) -> Callable[[str, str], bool] | None:
+        """``excludes_state`` of the filter, once per (control type, label); ``None`` when no
+        state is excluded (no call per state then)."""
+        export_filter = self.export_filter
+        if not export_filter.exclude_states:
+            return None
+        seen: dict[tuple[str, str], bool] = {}
+
+        def dropped(control_type: str, label: str) -> bool:
+            answer = seen.get((control_type, label))
+            if answer is None:
+                answer = seen[(control_type, label)] = export_filter.excludes_state(
+                    control_type, label
+                )
+            return answer
+
+        return dropped
 
     def _build_index(self) -> None:
         controls = len(self.series_control)
