@@ -161,10 +161,12 @@ def test_the_dashboard_has_the_panels_the_issue_asks_for():
     for needle in (
         "loxone_up{",
         "loxone_miniserver_info{",
-        'state="tempActual"',
-        'control_type="InfoOnlyAnalog"',
-        "loxone_control_info{",
+        # Temperatures, power and energy in their typed families: no join with the info.
+        "loxone_control_temperature_celsius{",
+        "tempActual|value",
+        "loxone_control_power_watts{",
         'control_type="Meter", state="actual"',
+        "loxone_control_meter_energy_joules_total{",
         'control_type="Meter", state="total"',
         "rate(loxone_exporter_events_total{",
         "increase(loxone_exporter_reconnects_total{",
@@ -173,13 +175,25 @@ def test_the_dashboard_has_the_panels_the_issue_asks_for():
         "loxone_exporter_last_event_timestamp_seconds",
     ):
         assert needle in exprs, needle
+    assert "loxone_control_info{" not in exprs
+    # Legends of controls tell same-named controls of a room apart.
+    legends = [
+        target["legendFormat"]
+        for panel in dashboard()["panels"]
+        if panel["type"] != "row"
+        for target in panel["targets"]
+        if "{{control}}" in target.get("legendFormat", "")
+    ]
+    assert legends
+    assert all("{{duplicate}}" in legend for legend in legends)
 
 
 async def test_every_metric_the_alerts_and_the_dashboard_use_is_exported(tmp_path: Path):
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             server = await start_simulator(nursery)
-            exporter = await start_exporter(nursery, tmp_path, [miniserver(server)])
+            # The dashboard reads the typed families (the default).
+            exporter = await start_exporter(nursery, tmp_path, [miniserver(server)], typed=True)
             await exporter.wait_until_streaming("home")
             text = await exporter.scrape()
             nursery.cancel_scope.cancel()

@@ -36,6 +36,7 @@ from tools import require_tool
 
 from loxone_trio_exporter.runtime._connection import Timeouts
 from loxone_trio_exporter.simulator import Fault, FaultKind
+from loxone_trio_exporter.state import FAMILIES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DASHBOARD = EXAMPLES / "grafana" / "loxone-overview.json"
@@ -172,26 +173,39 @@ def has_data(result: list[dict[str, Any]]) -> bool:
     )
 
 
+#: Every control value series, whatever its family (PromQL).
+CONTROL_SERIES = '{__name__=~"loxone_control_.+", __name__!~"loxone_control_(info|text)", '
+CONTROL_FAMILIES = {family.name for family in FAMILIES}
+
+
+def control_series(samples: dict[SeriesKey, float]) -> dict[tuple[str, str], dict[str, str]]:
+    """(uuid, state) -> labels of every control value series (any family) of ``home``."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for name, labels in samples:
+        label = dict(labels)
+        if name in CONTROL_FAMILIES and label["miniserver"] == "home":
+            found[label["uuid"], label["state"]] = label
+    return found
+
+
 def value_series(samples: dict[SeriesKey, float]) -> set[tuple[str, str]]:
-    """(uuid, state) of every ``loxone_control_value`` series."""
-    return {
-        (dict(labels)["uuid"], dict(labels)["state"])
-        for _, labels in select(samples, "loxone_control_value", miniserver="home")
-    }
+    """(uuid, state) of every control value series, in whatever family."""
+    return set(control_series(samples))
 
 
 def temperature_uuids(samples: dict[SeriesKey, float]) -> set[str]:
-    """What the temperature panel must show, from the exporter's own answer."""
+    """What the temperature panel must show, from the exporter's info and its value series."""
     degrees = {
         dict(labels)["uuid"]
         for _, labels in select(samples, "loxone_control_info", control_type="InfoOnlyAnalog")
-        if dict(labels)["unit"].startswith("°")
+        if dict(labels)["unit"] in {"°C", "°F"}
     }
-    sensors = {uuid for uuid, state in value_series(samples) if state == "value"} & degrees
+    series = control_series(samples)
+    sensors = {uuid for uuid, state in series if state == "value"} & degrees
     controllers = {
-        dict(labels)["uuid"]
-        for _, labels in select(samples, "loxone_control_value", state="tempActual")
-        if re.fullmatch(r"IRoomController(V2)?", dict(labels)["control_type"])
+        uuid
+        for (uuid, state), labels in series.items()
+        if state == "tempActual" and re.fullmatch(r"IRoomController(V2)?", labels["control_type"])
     }
     return sensors | controllers
 
@@ -210,7 +224,11 @@ async def test_prometheus_scrapes_everything_and_every_dashboard_query_has_data(
         async with trio.open_nursery() as nursery:
             server = await start_simulator(nursery, controls=60, rate=20.0)
             exporter = await start_exporter(
-                nursery, tmp_path / "state", [miniserver(server)], timeouts=QUICK_RETRIES
+                nursery,
+                tmp_path / "state",
+                [miniserver(server)],
+                timeouts=QUICK_RETRIES,
+                typed=True,  # the dashboard reads the typed families
             )
             await exporter.wait_until_streaming("home")
             async with running_prometheus(
@@ -234,11 +252,11 @@ async def _every_series_arrives(prometheus: Prometheus, exporter: Exporter) -> N
     assert len(expected) > 100
 
     async def all_value_series() -> bool:
-        result = await prometheus.query('loxone_control_value{miniserver="home"}')
+        result = await prometheus.query(CONTROL_SERIES + 'miniserver="home"}')
         return {(s["metric"]["uuid"], s["metric"]["state"]) for s in result} == expected
 
-    await prometheus.wait_until(all_value_series, f"{len(expected)} loxone_control_value series")
-    [count] = await prometheus.query('count(loxone_control_value{miniserver="home"})')
+    await prometheus.wait_until(all_value_series, f"{len(expected)} control value series")
+    [count] = await prometheus.query("count(" + CONTROL_SERIES + 'miniserver="home"})')
     assert int(count["value"][1]) == len(expected)
     [up] = await prometheus.query('min_over_time(loxone_up{miniserver="home"}[1m])')
     assert up["metric"]["job"] == "loxone"
@@ -328,9 +346,11 @@ async def _every_dashboard_query_returns_data(
     assert {"InfoOnlyAnalog", "IRoomControllerV2"} <= kinds
     meters = {s["metric"]["uuid"] for s in by_title["Power by meter"]}
     assert meters == {
-        dict(labels)["uuid"]
-        for _, labels in select(samples, "loxone_control_value", control_type="Meter")
+        uuid
+        for (uuid, state), labels in control_series(samples).items()
+        if labels["control_type"] == "Meter" and state == "actual"
     }
+    assert meters
     event_rates = {
         s["metric"]["table"]: max(float(value) for _, value in s["values"])
         for s in by_title["State events per second"]
