@@ -7,6 +7,7 @@ against the reference in test_render_equivalence; here the rules themselves, one
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from exporter_harness import (
     walk_controls,
 )
 from http_client import http_request
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
@@ -218,3 +221,10 @@ def _analog(control: dict[str, Any], label: str, fmt: str) -> bool:
     """The value state of an analog sensor of format ``fmt``."""
     details = control.get("details") or {}
     return control["type"] == "InfoOnlyAnalog" and label == "value" and details.get("format") == fmt
+
+
+@given(st.lists(st.floats(), max_size=40), st.integers(0, len(CONVERSIONS) - 1))
+def test_converting_a_block_is_converting_each_value(values: list[float], code: int) -> None:
+    conversion = CONVERSIONS[code]
+    for block, one in zip(conversion.many(values), map(conversion, values), strict=True):
+        assert block == one or (math.isnan(block) and math.isnan(one))

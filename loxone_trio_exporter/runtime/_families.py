@@ -155,7 +155,17 @@ def control_value_family(miniservers: Sequence[MiniserverFacts]) -> MetricFamily
         "value-state events; labels from the structure file LoxAPP3.json (uuid is the "
         "control's uuidAction, state the state's name, name[i] for list states). States whose "
         "unit is known are in the loxone_control_<quantity>_<unit> families instead.",
-        _parts(miniservers, lambda store: store.values[PLAIN]),
+        _family_parts(miniservers, PLAIN),
+    )
+
+
+def _family_parts(miniservers: Sequence[MiniserverFacts], family: int) -> SeriesParts:
+    """The parts of control family ``family`` (``state.FAMILIES``) of every Miniserver that
+    has series in it."""
+    return SeriesParts(
+        part
+        for ms in miniservers
+        if ms.store is not None and (part := ms.store.values[family]) is not None
     )
 
 
@@ -165,7 +175,7 @@ def typed_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFamily]
     for number, family in enumerate(FAMILIES):
         if number == PLAIN:
             continue
-        parts = SeriesParts(ms.store.values[number] for ms in miniservers if ms.store is not None)
+        parts = _family_parts(miniservers, number)
         if not len(parts):
             continue
         families.append(

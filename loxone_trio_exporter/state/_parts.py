@@ -10,7 +10,7 @@ nothing and the renderer skips its parts.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -19,7 +19,7 @@ from ..protocol import WeatherEntry
 from ._plan import SeriesPlan
 from ._store import SeriesStore
 from ._tables import TableKind
-from ._typed import CONVERSIONS
+from ._typed import CONVERSIONS, PLAIN
 
 _CLOSE = b"} "
 
@@ -41,9 +41,17 @@ class ValuesPart(LinesPart):
         self._start = store.family_start[family]
         self.lineage = store.lineage
         self.values = store.family_values(family)
-        self.convert = self._converted if plan.family_converts[family] else None
+        self.convert: Callable[[int, int, Sequence[float]], list[float]] | None = None
+        if plan.family_converts[family]:
+            code = plan.family_unit[family]
+            if code is None:
+                self.convert = self._converted
+            else:  # one unit for the whole family: one conversion for every value
+                many = CONVERSIONS[code].many
+                self.convert = lambda start, stop, values: many(values)
 
     def _converted(self, start: int, stop: int, values: Sequence[float]) -> list[float]:
+        """Each value by the conversion of its own series (a family of several units)."""
         unit_of = self._plan.series_unit
         offset = self._start
         return [
@@ -136,8 +144,9 @@ class _DictPart(LinesPart):
 class StoreView:
     """One Miniserver's series as a snapshot holds them; never changed."""
 
-    #: One part per control family (``_typed.FAMILIES``), ``loxone_control_value`` first.
-    values: tuple[ValuesPart, ...]
+    #: One part per control family (``_typed.FAMILIES``), ``loxone_control_value`` first;
+    #: ``None`` for a family none of the plan's series is in.
+    values: tuple[ValuesPart | None, ...]
     info: InfoPart
     texts: TextsPart | None  # only with ``include_text``
     globals: LinesPart
@@ -159,7 +168,10 @@ def freeze(store: SeriesStore, previous: StoreView | None, *, include_text: bool
     plan = store.plan
     info = InfoPart(plan) if previous is None else previous.info
     values = (
-        tuple(ValuesPart(store, family) for family in range(len(plan.family_series)))
+        tuple(
+            ValuesPart(store, family) if count or family == PLAIN else None
+            for family, count in enumerate(plan.family_series)
+        )
         if previous is None or store.changed_values
         else previous.values
     )

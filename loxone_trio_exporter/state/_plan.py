@@ -257,15 +257,7 @@ class SeriesPlan:
                     found.append(daytimer)
         self.series_limited = len(limited)
         self.state_text: tuple[bytes, ...] = tuple(state_text)
-        #: Control series per family (``_typed.FAMILIES``).
-        self.family_series = [0] * len(FAMILIES)
-        #: Per family: whether any of its series needs a conversion (``_typed.Conversion``).
-        self.family_converts = [False] * len(FAMILIES)
-        for code, count in Counter(self.series_unit).items():
-            conversion = CONVERSIONS[code]
-            self.family_series[conversion.family] += count
-            if not conversion.identity:
-                self.family_converts[conversion.family] = True
+        self._tally_families()
         self.daytimer_text: tuple[bytes, ...] = tuple(
             self.control_text[control] for control in self.daytimer_control
         )
@@ -288,6 +280,27 @@ class SeriesPlan:
             return answer
 
         return dropped
+
+    def _tally_families(self) -> None:
+        """How many control series each family (``_typed.FAMILIES``) has, and how they convert."""
+        #: Control series per family (``_typed.FAMILIES``).
+        self.family_series = [0] * len(FAMILIES)
+        #: Per family: whether any of its series needs a conversion (``_typed.Conversion``).
+        self.family_converts = [False] * len(FAMILIES)
+        #: Per family: the unit code of all its series, or ``None`` if they mix several.
+        self.family_unit: list[int | None] = [None] * len(FAMILIES)
+        mixed: set[int] = set()
+        for code, count in Counter(self.series_unit).items():
+            conversion = CONVERSIONS[code]
+            family = conversion.family
+            if self.family_series[family]:
+                mixed.add(family)
+            self.family_series[family] += count
+            self.family_unit[family] = code
+            if not conversion.identity:
+                self.family_converts[family] = True
+        for family in mixed:
+            self.family_unit[family] = None
 
     def _build_index(self) -> None:
         controls = len(self.series_control)

@@ -13,7 +13,7 @@ into the exposition, never to the stored value (an event stays one array store).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -110,6 +110,18 @@ class Conversion:
         if self.identity:
             return value
         return float(format((value + self.add) * self.multiply / self.divide, _SIGNIFICANT))
+
+    def many(self, values: Iterable[float]) -> list[float]:
+        """``[self(value) for value in values]``, at about half the cost per value: the
+        renderer converts a whole block of 32 values whenever one of them changed."""
+        if self.identity:
+            return list(values)
+        add, multiply, divide = self.add, self.multiply, self.divide
+        if add == 0.0 and divide == 1.0:
+            return [float(format(value * multiply, _SIGNIFICANT)) for value in values]
+        if add == 0.0 and multiply == 1.0:
+            return [float(format(value / divide, _SIGNIFICANT)) for value in values]
+        return [float(format((value + add) * multiply / divide, _SIGNIFICANT)) for value in values]
 
 
 @attrs.frozen
