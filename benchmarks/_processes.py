@@ -25,6 +25,8 @@ from typing import IO, Any, Self
 
 import tomli_w
 
+from loxone_trio_exporter.state import FAMILIES
+
 PACKAGE = "loxone_trio_exporter"
 #: The checkout: the working directory of the processes, so ``-m benchmarks...`` is found.
 ROOT = Path(__file__).resolve().parents[1]
@@ -253,10 +255,16 @@ class FloorClient(_ChildProcess):
 
 class Exporter(_ChildProcess):
     """``loxone-trio-exporter run exporter.toml`` in its own process, for ``miniservers``
-    (``(name, port)`` of simulated Miniservers with the simulator's default user)."""
+    (``(name, port)`` of simulated Miniservers with the simulator's default user); ``typed``
+    is ``[export] typed``."""
 
     def __init__(
-        self, workdir: Path, miniservers: Sequence[tuple[str, int]], *, name: str = "exporter"
+        self,
+        workdir: Path,
+        miniservers: Sequence[tuple[str, int]],
+        *,
+        name: str = "exporter",
+        typed: bool = True,
     ) -> None:
         self.workdir = workdir
         self.port = 0  # learnt from the log once it serves: port 0 never collides
@@ -268,6 +276,7 @@ class Exporter(_ChildProcess):
             # info: the line that names the bound port (a few lines per session, no per-event
             # or per-request lines)
             "log": {"level": "info"},
+            "export": {"typed": typed},
             "miniserver": [
                 {
                     "name": miniserver,
@@ -408,3 +417,9 @@ def keep_alive_clients(port: int, count: int) -> Iterator[list[http.client.HTTPC
     finally:
         for connection in connections:
             connection.close()
+
+
+def control_series_in(body: bytes) -> int:
+    """How many control value series a text-format body holds: ``loxone_control_value`` and
+    the families of a unit (``loxone_control_temperature_celsius``, ...)."""
+    return sum(body.count(b"\n" + family.name.encode() + b"{") for family in FAMILIES)

@@ -46,7 +46,11 @@ def run(settings: Settings) -> list[Figure]:
         module="benchmarks._marker_simulator",
         command=(),
     )
-    with simulator, Exporter(settings.workdir, [("home", simulator.ports[0])]) as exporter:
+    with (
+        simulator,
+        # Untyped: the marker is looked for as written, and a typed family would convert it.
+        Exporter(settings.workdir, [("home", simulator.ports[0])], typed=False) as exporter,
+    ):
         exporter.wait_ready()
         connection = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=30)
         try:

@@ -18,7 +18,14 @@ import statistics
 import time
 
 from ._pipeline import miniserver_split
-from ._processes import Exporter, FloorClient, Simulator, free_port, peak_rss_bytes
+from ._processes import (
+    Exporter,
+    FloorClient,
+    Simulator,
+    control_series_in,
+    free_port,
+    peak_rss_bytes,
+)
 from ._results import Figure, at_most, figure
 from ._settings import Settings
 
@@ -79,9 +86,7 @@ def _memory_at(settings: Settings, size: int, baseline: float) -> list[Figure]:
                 time.sleep(settings.settle_seconds)
                 rss.append(exporter.rss())
                 peak.append(peak_rss_bytes(exporter.pid))
-                series = float(
-                    body.count(b"\nloxone_control_value{") + body.count(b"\nloxone_global_value{")
-                )
+                series = float(control_series_in(body) + body.count(b"\nloxone_global_value{"))
     label = f"{size // 1000}k value series" if size >= 1000 else f"{size} value series"
     budget = MEMORY_BUDGETS_MB.get(size)
     per_series = [(value - baseline) / series for value in rss]

@@ -16,7 +16,7 @@ import gzip
 import statistics
 import time
 
-from ._processes import Exporter, Simulator, peak_rss_bytes, sample_value
+from ._processes import Exporter, Simulator, control_series_in, peak_rss_bytes, sample_value
 from ._results import Figure, figure
 from ._settings import Settings
 from .loop_lag import run_loop_lag
@@ -70,10 +70,10 @@ def run(settings: Settings) -> list[Figure]:
                 scrape.append(statistics.median(scrapes))
                 rss.append(exporter.rss() / MB)
                 peak.append(peak_rss_bytes(exporter.pid) / MB)
-                series = float(body.count(b"\nloxone_control_value{"))
+                series = float(control_series_in(body))
     note = (
         f"{settings.scale_miniservers} Miniservers x {settings.scale_controls} controls, "
-        f"{series:,.0f} loxone_control_value series, "
+        f"{series:,.0f} control value series, "
         f"{settings.scale_rate:g} events/s each"
     )
     return [
