@@ -7,6 +7,7 @@ against the reference in test_render_equivalence; here the rules themselves, one
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,15 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from loxone_trio_exporter.exposition import MetricFamily
-from loxone_trio_exporter.state import CONVERSIONS, FAMILIES, PLAIN, unit_code
-from loxone_trio_exporter.structure import readable_unit, state_unit
+from loxone_trio_exporter.state import (
+    CONVERSIONS,
+    FAMILIES,
+    PLAIN,
+    ExportFilter,
+    SeriesPlan,
+    unit_code,
+)
+from loxone_trio_exporter.structure import layout_structure, readable_unit, state_unit
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
@@ -228,3 +236,23 @@ def test_converting_a_block_is_converting_each_value(values: list[float], code: 
     conversion = CONVERSIONS[code]
     for block, one in zip(conversion.many(values), map(conversion, values), strict=True):
         assert block == one or (math.isnan(block) and math.isnan(one))
+
+
+def test_a_file_of_more_distinct_units_than_a_byte_holds_loses_only_the_rest() -> None:
+    uuid = "0f869a64-{:04x}-0000-ffffd4c75dbaf53c"
+    controls = {
+        f"c{i}": {
+            "name": f"Sensor {i}",
+            "type": "InfoOnlyAnalog",
+            "uuidAction": uuid.format(i),
+            "states": {"value": uuid.format(i)},
+            "details": {"format": f"%.1f unit{i}"},
+        }
+        for i in range(300)
+    }
+    layout = layout_structure(json.dumps({"lastModified": "", "controls": controls}))
+    units = list(layout.state_units())
+    assert units[:255] == [f"unit{i}" for i in range(255)]
+    assert set(units[255:]) == {""}  # the byte is full: no unit, still exported
+    plan = SeriesPlan(layout, ExportFilter(), "home")
+    assert len(plan.series_control) == 300

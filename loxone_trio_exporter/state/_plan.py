@@ -225,7 +225,7 @@ class SeriesPlan:
                 layout.state_control,
                 layout.state_uuid,
                 layout.state_label,
-                layout.state_unit,
+                layout.state_units(),
                 strict=True,
             )
         ):

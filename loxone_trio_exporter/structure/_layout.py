@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import marshal
 import threading
+from collections.abc import Iterator
 from typing import TypeVar, cast
 
 import attrs
@@ -26,6 +27,9 @@ from ._units import METER_TYPE, readable_unit, state_unit
 
 #: Held by ``layout_structure`` (worker threads): see there.
 _ONE_PARSE_AT_A_TIME = threading.Lock()
+
+#: Distinct units a layout names at the most (its unit codes are one byte).
+_MAX_UNITS = 256
 
 #: The state whose daytimer events give ``loxone_daytimer_entries``.
 DAYTIMER_STATE = "entriesAndDefaultValue"
@@ -78,8 +82,9 @@ class StructureLayout:
     Control states are listed control by control in file order (states in the order the file
     lists them): ``state_control[i]`` is the position of the owning control, ``state_uuid[i]``
     the raw UUID (one bytes object per distinct UUID), ``state_label[i]`` the ``state`` label
-    (``name`` or ``name[i]``), ``state_unit[i]`` the unit of its values as people read it
-    (``structure._units.state_unit``; ``''`` when unknown) and ``daytimer_states`` the positions
+    (``name`` or ``name[i]``), ``units[state_unit_code[i]]`` the unit of its values as people
+    read it (``structure._units.state_unit``; ``''`` when unknown: ``units[0]``; one byte per
+    state, as a few distinct units serve a whole file) and ``daytimer_states`` the positions
     of ``entriesAndDefaultValue`` states.
     """
 
@@ -88,7 +93,8 @@ class StructureLayout:
     state_control: tuple[int, ...]
     state_uuid: tuple[bytes, ...]
     state_label: tuple[str, ...]
-    state_unit: tuple[str, ...]
+    units: tuple[str, ...]
+    state_unit_code: bytes
     daytimer_states: frozenset[int]
     #: ``globalStates``: (name, raw UUID) in file order.
     global_states: tuple[tuple[str, bytes], ...]
@@ -99,6 +105,11 @@ class StructureLayout:
     @property
     def controls_discovered(self) -> int:
         return len(self.controls)
+
+    def state_units(self) -> Iterator[str]:
+        """The unit of each control state, in the order of ``state_uuid``."""
+        units = self.units
+        return (units[code] for code in self.state_unit_code)
 
     def known_uuids(self) -> frozenset[bytes]:
         """Every state UUID the structure names: globals, control states, weather."""
@@ -147,6 +158,7 @@ _LayoutColumns = tuple[
     tuple[bytes, ...],
     tuple[str, ...],
     tuple[str, ...],
+    bytes,
     tuple[int, ...],
     tuple[tuple[str, bytes], ...],
     tuple[bytes, ...],
@@ -161,7 +173,10 @@ def _columns(structure: Structure) -> _LayoutColumns:
     state_control: list[int] = []
     state_uuid: list[bytes] = []
     state_label: list[str] = []
-    units: list[str] = []
+    unit_codes = bytearray()
+    #: Distinct units -> their code; ``''`` is 0. A file of more than 256 distinct units
+    #: (none is) gives the rest no unit rather than a larger column for every state.
+    unit_code: dict[str, int] = {"": 0}
     daytimers: list[int] = []
     temp_unit = structure.ms_info.temp_unit
     #: (room, name) -> uuidAction -> its place among the controls of that name in that room.
@@ -196,7 +211,11 @@ def _columns(structure: Structure) -> _LayoutColumns:
             state_control.append(position)
             state_uuid.append(one(uuid_from_str(state.uuid)))
             state_label.append(one(state.label))
-            units.append(one(state_unit(control.type, state.name, state.unit, temp_unit)))
+            unit = state_unit(control.type, state.name, state.unit, temp_unit)
+            code = unit_code.get(unit)
+            if code is None:
+                code = unit_code[unit] = len(unit_code) if len(unit_code) < _MAX_UNITS else 0
+            unit_codes.append(code)
         pending += ((sub, position) for sub in reversed(control.sub_controls))
     global_states = tuple(
         (name, one(uuid_from_str(uuid))) for name, uuid in structure.global_states.items()
@@ -214,7 +233,8 @@ def _columns(structure: Structure) -> _LayoutColumns:
         tuple(state_control),
         tuple(state_uuid),
         tuple(state_label),
-        tuple(units),
+        tuple(unit for unit, code in unit_code.items() if code or not unit),
+        bytes(unit_codes),
         tuple(daytimers),
         global_states,
         weather_states,
@@ -230,6 +250,7 @@ def _from_columns(columns: _LayoutColumns) -> StructureLayout:
         state_uuid,
         state_label,
         units,
+        unit_codes,
         daytimers,
         global_states,
         weather_states,
@@ -241,7 +262,8 @@ def _from_columns(columns: _LayoutColumns) -> StructureLayout:
         state_control=state_control,
         state_uuid=state_uuid,
         state_label=state_label,
-        state_unit=units,
+        units=units,
+        state_unit_code=unit_codes,
         daytimer_states=frozenset(daytimers),
         global_states=global_states,
         weather_states=weather_states,
