@@ -306,7 +306,7 @@ async def test_output_passes_promtool_and_the_openmetrics_parser(tmp_path: Path)
         async with trio.open_nursery() as nursery:
             server = await start_simulator(nursery, controls=80, rate=100.0)
             exporter = await start_exporter(
-                nursery, tmp_path, [miniserver(server)], include_text=True
+                nursery, tmp_path, [miniserver(server)], include_text=True, typed=True
             )
             await exporter.wait_until_streaming("home")
             text = await exporter.scrape()
@@ -317,6 +317,12 @@ async def test_output_passes_promtool_and_the_openmetrics_parser(tmp_path: Path)
     assert openmetrics.endswith("# EOF\n")
     families = {family.name for family in openmetrics_families(openmetrics)}
     assert {"loxone_control_value", "loxone_up", "loxone_exporter_events"} <= families
+    # The typed families too (promtool lints their names and units below).
+    assert {
+        "loxone_control_temperature_celsius",
+        "loxone_control_power_watts",
+        "loxone_control_meter_energy_joules",
+    } <= families
     assert "loxone_control_text" in text
     promtool = shutil.which("promtool")
     if promtool is None:
