@@ -106,3 +106,35 @@ def test_an_empty_exposition_is_a_request_without_metrics() -> None:
     (scope_metrics,) = resource_metrics.scope_metrics
     assert list(scope_metrics.metrics) == []
     assert export.data_points == 0
+
+
+def test_a_family_named_with_a_unit_carries_it_in_ucum() -> None:
+    from loxone_trio_exporter.otlp import encode_export  # noqa: PLC0415
+
+    one = {(("miniserver", "home"),): 1.0}
+    families = (
+        MetricFamily("loxone_control_power_watts", "gauge", "W.", one, unit="watts"),
+        MetricFamily(
+            "loxone_control_meter_energy_joules_total", "counter", "J.", one, unit="joules"
+        ),
+        MetricFamily("loxone_weather_wind_speed_meters_per_second", "gauge", "m/s.", one),
+        MetricFamily("loxone_control_flow_cubic_meters_per_second", "gauge", "m3/s.", one),
+        MetricFamily("loxone_control_ratio", "gauge", "1.", one),
+        MetricFamily("loxone_up", "gauge", "Up.", one),
+    )
+    text = Renderer().render(families).decode()
+    export = encode_export(
+        text, RESOURCE, scope_version="1", time_unix_nano=2, start_time_unix_nano=1, gzip=False
+    )
+    request = decode(export.body, gzipped=False)
+    (resource_metrics,) = request.resource_metrics  # type: ignore[attr-defined]
+    (scope_metrics,) = resource_metrics.scope_metrics
+    units = {metric.name: metric.unit for metric in scope_metrics.metrics}
+    assert units == {
+        "loxone_control_power_watts": "W",
+        "loxone_control_meter_energy_joules_total": "J",
+        "loxone_weather_wind_speed_meters_per_second": "m/s",
+        "loxone_control_flow_cubic_meters_per_second": "m3/s",
+        "loxone_control_ratio": "1",
+        "loxone_up": "",
+    }

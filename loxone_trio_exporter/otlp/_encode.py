@@ -39,6 +39,39 @@ class EncodedExport:
     uncompressed_bytes: int
 
 
+#: Unit words that end Prometheus names -> UCUM, as OTLP writes units; the longest first, so
+#: that ``_meters_per_second`` is not read as ``_second``.
+_UCUM_UNITS: tuple[tuple[str, str], ...] = (
+    ("_cubic_meters_per_second", "m3/s"),
+    ("_watts_per_square_meter", "W/m2"),
+    ("_meters_per_second", "m/s"),
+    ("_cubic_meters", "m3"),
+    ("_amperes", "A"),
+    ("_celsius", "Cel"),
+    ("_degrees", "deg"),
+    ("_joules", "J"),
+    ("_pascals", "Pa"),
+    ("_seconds", "s"),
+    ("_meters", "m"),
+    ("_hertz", "Hz"),
+    ("_volts", "V"),
+    ("_watts", "W"),
+    ("_bytes", "By"),
+    ("_ratio", "1"),
+    ("_lux", "lx"),
+)
+
+
+def otlp_unit(name: str) -> str:
+    """The UCUM unit of a family named with a Prometheus unit (``loxone_control_power_watts``
+    -> ``W``; a counter's ``_total`` is not part of it); ``''`` for a name without one."""
+    name = name.removesuffix("_total")
+    for suffix, unit in _UCUM_UNITS:
+        if name.endswith(suffix):
+            return unit
+    return ""
+
+
 def build_request(
     text: str,
     resource: Mapping[str, str],
@@ -60,6 +93,7 @@ def build_request(
         metric = scope_metrics.metrics.add()
         metric.name = family.name
         metric.description = family.help
+        metric.unit = otlp_unit(family.name)
         if family.type == "counter":
             metric.sum.aggregation_temporality = (
                 AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
