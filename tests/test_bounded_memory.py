@@ -180,6 +180,17 @@ async def test_a_connection_waits_while_its_unapplied_tables_exceed_the_budget()
     assert budget.in_flight == 500
 
 
+def test_try_acquire_counts_only_what_fits_now():
+    budget = TableBudget(limit=100)
+    assert budget.try_acquire(60)
+    assert budget.try_acquire(40)  # exactly the limit
+    assert not budget.try_acquire(1)  # acquire would wait: nothing counted
+    assert budget.in_flight == 100
+    budget.release(100)
+    assert budget.try_acquire(500)  # larger than the limit, alone: goes at once
+    assert budget.in_flight == 500
+
+
 # --- end to end: the simulator's ``flood`` fault against the whole exporter -----------------------
 
 

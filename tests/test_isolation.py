@@ -117,7 +117,7 @@ STEPS: dict[str, tuple[type, str, Callable[[tuple[Any, ...]], bool]]] = {
     "new_session": (MiniserverConnection, "_new_session", lambda args: True),
     "connect": (MiniserverConnection, "_connect", lambda args: True),
     "upgraded": (SessionDriver, "_converse", lambda args: True),
-    "first_message": (SessionDriver, "_receive", lambda args: True),
+    "first_message": (SessionDriver, "_receive_at_once", lambda args: True),
     "authenticated": (SessionDriver, "_on_event", _event(Authenticated)),
     "token_acquired": (SessionDriver, "_on_event", _event(TokenAcquired)),
     "token_keeper": (TokenKeeper, "acquired", lambda args: True),

@@ -40,6 +40,14 @@ class TableBudget:
             await self._freed.wait()
         self._in_flight += size
 
+    def try_acquire(self, size: int) -> bool:
+        """Count ``size`` more bytes if they fit now; ``False`` (nothing counted) when
+        ``acquire`` would wait."""
+        if self._in_flight and self._in_flight + size > self._limit:
+            return False
+        self._in_flight += size
+        return True
+
     def release(self, size: int) -> None:
         """The owner applied (or dropped) a table of ``size`` bytes."""
         self._in_flight = max(0, self._in_flight - size)

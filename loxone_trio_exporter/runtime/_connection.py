@@ -325,6 +325,14 @@ class MiniserverConnection:
         except trio.WouldBlock:
             await self._send_channel.send(message)  # the owner is behind: wait for it
 
+    def _report_nowait(self, message: Message) -> bool:
+        """Send ``message`` if the owner's queue has room now; ``False`` (not sent) if not."""
+        try:
+            self._send_channel.send_nowait(message)
+        except trio.WouldBlock:
+            return False
+        return True
+
     # --- one session ---------------------------------------------------------------------------
 
     async def _run_session(self) -> None:
@@ -337,6 +345,7 @@ class MiniserverConnection:
             self.name,
             session,
             report=self._report,
+            report_nowait=self._report_nowait,
             tokens=self._tokens,
             structure=self._structure,
             timeouts=self._timeouts,

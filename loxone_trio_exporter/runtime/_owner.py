@@ -121,14 +121,14 @@ class StateOwner:
         async with receive_channel:
             task_status.started()
             while True:
-                self.drop_stale(trio.current_time())
-                deadline = self.next_stale_deadline()
+                if self._stale_at:
+                    self.drop_stale(trio.current_time())
                 message: Message | None = None
                 try:
-                    if deadline == math.inf:  # the usual case: no cancel scope per message
+                    if not self._stale_at:  # the usual case: no cancel scope per message
                         message = await receive_channel.receive()
                     else:
-                        with trio.move_on_at(deadline) as self._stale_wait:
+                        with trio.move_on_at(self.next_stale_deadline()) as self._stale_wait:
                             message = await receive_channel.receive()
                         self._stale_wait = None
                 except trio.EndOfChannel:

@@ -211,6 +211,7 @@ class SessionDriver:
         session: ClientSession,
         *,
         report: Callable[[Message], Awaitable[None]],
+        report_nowait: Callable[[Message], bool] | None = None,
         tokens: TokenKeeper,
         structure: CachedStructure | None,
         timeouts: Timeouts,
@@ -222,6 +223,8 @@ class SessionDriver:
         self.structure = structure  # updated when a new one is loaded
         self.streaming_since: float | None = None
         self._report = report
+        #: Sends a message if the owner's queue has room at once; ``False`` when it has not.
+        self._report_nowait = report_nowait or _never
         self._tokens = tokens
         self._timeouts = timeouts
         self._kill_token_on_stop = kill_token_on_stop
@@ -269,29 +272,37 @@ class SessionDriver:
     async def _stream(self, ws: MiniserverWebSocket, timers: _Timers) -> str | bytes | None:
         """Handle messages until a deadline passes or a stop is asked.
 
-        One cancel scope for the whole stream, its deadline moved before each wait, instead of
-        a scope per message (idle CPU, design section 4). Only the wait is cancellable: while
-        a message is handled the deadline is off and ``stop`` does not cancel, and a message
+        One cancel scope for the whole stream, its deadline moved only when it changes (idle
+        CPU, design section 4: a deadline set costs a heap entry; the silence deadline is
+        re-armed only when it comes, see ``_Timers``). Only the wait is cancellable: ``stop``
+        cancels only the wait, and a message whose handling has to wait (a command to send, the
+        owner's queue full, a structure to parse) is handled with the deadline off, so that no
+        deadline cuts it; the usual messages (a header, a table the owner's queue takes at once,
+        a keepalive answer) are handled without any wait, so the deadline can stay. A message
         taken just as the scope was cancelled is returned, to be handled outside it.
         """
         with trio.CancelScope() as scope:
             while True:
-                scope.deadline = min(
+                deadline = min(
                     timers.deadline(self.session.awaiting_reply),
                     self._refresh_at,
                     self._progress_at,
                 )
+                if deadline != scope.deadline:
+                    scope.deadline = deadline
                 self._wait_scope = scope
                 message = await ws.receive()
                 self._wait_scope = None
-                scope.deadline = math.inf
                 if scope.cancel_called:
                     return message
                 now = trio.current_time()
                 timers.received(now)
-                await self._receive(ws, message, timers, now)
-                if self._stopping:
-                    return None
+                rest = self._receive_at_once(message, timers, now)
+                if rest:
+                    scope.deadline = math.inf
+                    await self._handle(ws, rest, timers, now)
+                    if self._stopping:
+                        return None
         self._wait_scope = None
         return None
 
@@ -313,7 +324,30 @@ class SessionDriver:
         timers: _Timers,
         now: float,
     ) -> None:
-        for event in self.session.receive(message):
+        await self._handle(ws, self._receive_at_once(message, timers, now), timers, now)
+
+    def _receive_at_once(
+        self, message: str | bytes, timers: _Timers, now: float
+    ) -> list[SessionEvent]:
+        """Feed ``message`` to the session and handle the leading events that need no wait (a
+        keepalive answer; a table that fits the table budget and the owner's queue); the rest,
+        for ``_handle``."""
+        events = self.session.receive(message)
+        for index, event in enumerate(events):
+            if isinstance(event, KeepaliveReceived):
+                timers.keepalive_answered(now)
+            elif not (isinstance(event, _TABLE_EVENTS) and self._table_at_once(event)):
+                return events[index:]
+        return []
+
+    async def _handle(
+        self,
+        ws: MiniserverWebSocket,
+        events: list[SessionEvent],
+        timers: _Timers,
+        now: float,
+    ) -> None:
+        for event in events:
             if isinstance(event, KeepaliveReceived):
                 timers.keepalive_answered(now)
             elif isinstance(event, SendCommand):
@@ -405,6 +439,17 @@ class SessionDriver:
         if size:
             await self._table_budget.acquire(size)  # waits only for a flood of big tables
         await self._report(TablesReceived(self.name, event, size, self._table_budget))
+
+    def _table_at_once(self, event: TableEvent) -> bool:
+        """Report a table without waiting, if its bytes fit the budget and the owner's queue
+        has room; ``False`` (nothing reported, nothing counted) when ``_on_table`` must wait."""
+        size = _payload_size(event.states)
+        if not self._table_budget.try_acquire(size):
+            return False
+        if self._report_nowait(TablesReceived(self.name, event, size, self._table_budget)):
+            return True
+        self._table_budget.release(size)
+        return False
 
     async def _on_authenticated(self, event: Authenticated) -> None:
         log.debug("miniserver %s: authenticated (stored token: %s)", self.name, event.via_token)
@@ -498,16 +543,28 @@ def describe_changes(old: StructureLayout, new: StructureLayout) -> str:
     return ", ".join(parts) + (f" ({', '.join(examples)})" if examples else "")
 
 
+def _never(_message: Message) -> bool:
+    return False
+
+
 def _payload_size(states: object) -> int:
     return states.payload_size if isinstance(states, PackedRecords) else 0
 
 
 class _Timers:
-    """The keepalive and silence deadlines of one socket (trio's clock)."""
+    """The keepalive and silence deadlines of one socket (trio's clock).
+
+    The silence deadline is not moved by every message (that would move the stream's deadline
+    twice a table): ``deadline`` names the one armed last, and ``check``, called when a deadline
+    comes, ends the session only if nothing was received since, and else arms the next one from
+    the last message. A silent Miniserver is still found out ``silence`` seconds after its last
+    message.
+    """
 
     def __init__(self, timeouts: Timeouts, now: float) -> None:
         self._timeouts = timeouts
         self._last_received = now
+        self._silence_at = now + timeouts.silence
         self._next_keepalive = now + timeouts.keepalive_interval
         self._keepalive_sent_at: float | None = None
         self._requested_at = now
@@ -517,7 +574,7 @@ class _Timers:
             keepalive = self._next_keepalive
         else:
             keepalive = self._keepalive_sent_at + self._timeouts.keepalive_answer
-        deadline = min(self._last_received + self._timeouts.silence, keepalive)
+        deadline = min(self._silence_at, keepalive)
         if awaiting_reply:
             deadline = min(deadline, self._requested_at + self._timeouts.reply)
         return deadline
@@ -552,6 +609,7 @@ class _Timers:
             raise SessionEnded(
                 ReconnectReason.IDLE_TIMEOUT, f"nothing received for {timeouts.silence:g} s"
             )
+        self._silence_at = self._last_received + timeouts.silence
         sent = self._keepalive_sent_at
         if sent is not None and now >= sent + timeouts.keepalive_answer:
             raise SessionEnded(
