@@ -1041,10 +1041,10 @@ class ReferenceExporter:
             write_family(
                 "loxone_exporter_series",
                 "gauge",
-                "Control series (loxone_control_value, and loxone_control_text with "
-                "include_text) the loaded structure file gives after the [export] filters "
-                "(status=exported), and those left out because they are beyond max_series "
-                "(status=limited).",
+                "Control series (loxone_control_value and the families of a unit; "
+                "loxone_control_text with include_text) the loaded structure file gives after "
+                "the [export] filters (status=exported), and those left out because they are "
+                "beyond max_series (status=limited).",
                 [
                     ((*ms.labels, ("status", status)), float(count))
                     for ms in all_ms

@@ -389,9 +389,10 @@ def exporter_families(miniservers: Sequence[MiniserverFacts]) -> list[MetricFami
         ),
         _gauge(
             "loxone_exporter_series",
-            "Control series (loxone_control_value, and loxone_control_text with include_text) "
-            "the loaded structure file gives after the [export] filters (status=exported), and "
-            "those left out because they are beyond max_series (status=limited).",
+            "Control series (loxone_control_value and the families of a unit; "
+            "loxone_control_text with include_text) the loaded structure file gives after the "
+            "[export] filters (status=exported), and those left out because they are beyond "
+            "max_series (status=limited).",
             series,
         ),
     ]

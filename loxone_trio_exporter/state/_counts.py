@@ -15,7 +15,7 @@ from collections import Counter
 import attrs
 
 from ._plan import SeriesPlan
-from ._typed import CONVERSIONS, FAMILIES, VALUE
+from ._typed import FAMILIES, FAMILY_OF_UNIT, VALUE
 
 #: The family of control series without a known unit; see ``control_series_family``.
 CONTROL_VALUE_FAMILY = VALUE.name
@@ -58,7 +58,7 @@ class SeriesCounts:
 
 def control_series_family(plan: SeriesPlan, series: int) -> str:
     """The family control series ``series`` of ``plan`` is exported in."""
-    return FAMILIES[CONVERSIONS[plan.series_unit[series]].family].name
+    return FAMILIES[FAMILY_OF_UNIT[plan.series_unit[series]]].name
 
 
 def series_counts(plan: SeriesPlan) -> SeriesCounts:

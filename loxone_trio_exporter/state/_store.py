@@ -41,7 +41,7 @@ from collections.abc import Container, Iterable, Iterator
 from ..protocol import DaytimerState, TextState, ValueState, WeatherEntry, WeatherState
 from ._plan import SeriesPlan, shared_int
 from ._tables import TableKind
-from ._typed import CONVERSIONS
+from ._typed import FAMILY_OF_UNIT
 
 MAX_TEXT_LENGTH = 200  # design 3.3: text cut to 200 characters
 
@@ -68,7 +68,6 @@ class SeriesStore:
             self.family_start.append(start)
             start += count
         self._next_position = list(self.family_start)
-        self._family_of_unit = bytes(conversion.family for conversion in CONVERSIONS)
         self._first = array("i")  # first value of each UUID: its position, or ~complex entry
         count = len(plan.complex_uuid)
         self._complex_value = array("d", bytes(8 * count))
@@ -197,7 +196,7 @@ class SeriesStore:
         return bool(global_series)
 
     def _place(self, series: int, value: float) -> int:
-        family = self._family_of_unit[self.plan.series_unit[series]]
+        family = FAMILY_OF_UNIT[self.plan.series_unit[series]]
         position = self._next_position[family]
         self._next_position[family] = position + 1
         self._values[position] = value

@@ -188,11 +188,15 @@ UNITS: Mapping[str, _Unit] = {
 
 
 def _conversions() -> tuple[tuple[Conversion, ...], dict[tuple[str, bool], int]]:
+    """One code per unit, and one more for a Meter's totals where they have a family of
+    their own (a counter); ``(unit, is a Meter total)`` -> code."""
     conversions = [Conversion(0)]
     codes: dict[tuple[str, bool], int] = {}
     for unit, spec in UNITS.items():
-        for meter_total in (False, True):
-            family = spec.meter_total if meter_total and spec.meter_total else spec.family
+        for meter_total, family in ((False, spec.family), (True, spec.meter_total)):
+            if family is None:  # a Meter total in this unit is an ordinary value of it
+                codes[unit, meter_total] = codes[unit, False]
+                continue
             codes[unit, meter_total] = len(conversions)
             conversions.append(
                 Conversion(_FAMILY_BY_NAME[family], spec.add, spec.multiply, spec.divide)
@@ -203,6 +207,8 @@ def _conversions() -> tuple[tuple[Conversion, ...], dict[tuple[str, bool], int]]
 #: Unit code -> conversion; code 0 is ``loxone_control_value`` as it is.
 CONVERSIONS, _CODES = _conversions()
 PLAIN = 0
+#: Unit code -> the number of its family in ``FAMILIES``.
+FAMILY_OF_UNIT = bytes(conversion.family for conversion in CONVERSIONS)
 
 
 def is_meter_total(control_type: str, state_name: str) -> bool:
