@@ -320,9 +320,7 @@ class MiniserverConnection:
         # checkpoint, and each value table costs one task switch less (idle CPU, design 4).
         if type(message) is StatusChanged and message.state is ConnectionState.STREAMING:
             self._outage.streaming(self.name, trio.current_time())
-        try:
-            self._send_channel.send_nowait(message)
-        except trio.WouldBlock:
+        if not self._report_nowait(message):
             await self._send_channel.send(message)  # the owner is behind: wait for it
 
     def _report_nowait(self, message: Message) -> bool:
