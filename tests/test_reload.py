@@ -31,7 +31,7 @@ from exporter_harness import (
 )
 from http_client import http_request
 
-from loxone_trio_exporter.config import LogConfig
+from loxone_trio_exporter.config import LogConfig, MiniserverConfig
 from loxone_trio_exporter.runtime import ConfigSource, ReloadResult
 from loxone_trio_exporter.simulator import User
 from loxone_trio_exporter.supervisor import run_exporter
@@ -39,6 +39,15 @@ from loxone_trio_exporter.supervisor import run_exporter
 SUCCESSFUL = "loxone_exporter_config_last_reload_successful"
 SUCCESS_TIME = "loxone_exporter_config_last_reload_success_timestamp_seconds"
 SECRET = "s3cret-Reload-Pass"  # a password that would stand out in any log line or answer
+
+
+async def exporter_from_file(
+    nursery: trio.Nursery, tmp_path: Path, miniservers: list[MiniserverConfig]
+) -> tuple[Exporter, Path]:
+    """The exporter run from a config file of ``miniservers``, and that file (to rewrite)."""
+    config_file = tmp_path / "exporter.toml"
+    write_config(config_file, tmp_path, miniservers)
+    return await start_exporter_from_file(nursery, config_file), config_file
 
 
 async def reload(exporter: Exporter) -> ReloadResult:
@@ -65,9 +74,7 @@ async def test_unchanged_keeps_its_session_a_new_one_starts_a_removed_one_stops(
             office_sim = await start_simulator(nursery, seed=3)
             home = miniserver(home_sim, "home")
             garage = attrs.evolve(miniserver(garage_sim, "garage"), kill_token_on_exit=True)
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [home, garage])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, config_file = await exporter_from_file(nursery, tmp_path, [home, garage])
             await exporter.wait_until_streaming("home", "garage")
             await poll_async(lambda: values_arrived(exporter, "garage"))
             logins = home_sim.accounts.logins_ok
@@ -109,9 +116,9 @@ async def test_a_miniserver_with_changed_settings_restarts(tmp_path: Path) -> No
             new_sim = await start_simulator(nursery, seed=2)
             other_sim = await start_simulator(nursery, seed=3)
             other = miniserver(other_sim, "other")
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [miniserver(old_sim, "home"), other])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, config_file = await exporter_from_file(
+                nursery, tmp_path, [miniserver(old_sim, "home"), other]
+            )
             await exporter.wait_until_streaming("home", "other")
             await poll_async(lambda: values_arrived(exporter, "home"))
             other_logins = other_sim.accounts.logins_ok
@@ -145,9 +152,7 @@ async def test_an_invalid_config_changes_nothing_and_a_valid_one_recovers(
         async with trio.open_nursery() as nursery:
             sim = await start_simulator(nursery, users=(User("reload", SECRET),))
             home = miniserver(sim, "home", user="reload", password=SECRET)
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [home])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, config_file = await exporter_from_file(nursery, tmp_path, [home])
             await exporter.wait_until_streaming("home")
             samples = await exporter.samples()
             assert value_of(samples, SUCCESSFUL) == 1
@@ -206,9 +211,7 @@ async def test_settings_that_cannot_be_set_up_fail_the_reload_before_anything_ch
             home_sim = await start_simulator(nursery, seed=1)
             office_sim = await start_simulator(nursery, seed=2)
             home = miniserver(home_sim, "home")
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [home])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, config_file = await exporter_from_file(nursery, tmp_path, [home])
             await exporter.wait_until_streaming("home")
             (session,) = home_sim.clients
 
@@ -234,9 +237,7 @@ async def test_export_changes_apply_without_a_reconnect(tmp_path: Path) -> None:
         async with trio.open_nursery() as nursery:
             sim = await start_simulator(nursery, controls=60)
             home = miniserver(sim, "home")
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [home])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, config_file = await exporter_from_file(nursery, tmp_path, [home])
             await exporter.wait_until_streaming("home")
             current = (await http_request(sim.port, "/sim/values")).json()
             values = current["values"]
@@ -282,9 +283,7 @@ async def test_a_miniserver_s_max_series_applies_on_reload_without_a_reconnect(
         async with trio.open_nursery() as nursery:
             sim = await start_simulator(nursery, controls=40)
             home = miniserver(sim, "home")
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [home])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, config_file = await exporter_from_file(nursery, tmp_path, [home])
             await exporter.wait_until_streaming("home")
             current = (await http_request(sim.port, "/sim/values")).json()
             full_tables = {"value": len(current["values"]), "text": len(current["texts"])}
@@ -337,9 +336,7 @@ async def test_post_reload_answers_200_or_500_with_text_and_get_is_405(tmp_path:
         async with trio.open_nursery() as nursery:
             sim = await start_simulator(nursery, users=(User("reload", SECRET),))
             home = miniserver(sim, "home", user="reload", password=SECRET)
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [home])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, config_file = await exporter_from_file(nursery, tmp_path, [home])
             await exporter.wait_until_streaming("home")
             port = exporter.port
 
@@ -416,9 +413,9 @@ async def test_reloads_run_one_at_a_time(tmp_path: Path) -> None:
         async with trio.open_nursery() as nursery:
             old_sim = await start_simulator(nursery, seed=1)
             new_sim = await start_simulator(nursery, seed=2)
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [miniserver(old_sim, "home")])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, config_file = await exporter_from_file(
+                nursery, tmp_path, [miniserver(old_sim, "home")]
+            )
             await exporter.wait_until_streaming("home")
             write_config(config_file, tmp_path, [miniserver(new_sim, "home")])
             results: list[ReloadResult] = []
@@ -469,9 +466,9 @@ async def test_a_reload_of_the_same_config_ends_a_long_wait(tmp_path: Path) -> N
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             sim = await start_simulator(nursery)
-            config_file = tmp_path / "exporter.toml"
-            write_config(config_file, tmp_path, [miniserver(sim, "home", password="wrong")])
-            exporter = await start_exporter_from_file(nursery, config_file)
+            exporter, _ = await exporter_from_file(
+                nursery, tmp_path, [miniserver(sim, "home", password="wrong")]
+            )
             await poll(lambda: sim.accounts.logins_failed == 1)
             (view,) = exporter.handle.owner.views()
             assert view.state.startswith("waiting")  # 30-60 s after a refused password
