@@ -115,8 +115,9 @@ def labels_text(labels: Iterable[tuple[str, str]]) -> bytes:
     return text.encode("utf-8", _ENCODE_ERRORS)
 
 
-def control_labels(miniserver: str, control: ControlRecord) -> LabelSet:
-    """The labels every series of ``control`` starts with."""
+def control_labels(miniserver: str, layout: StructureLayout, position: int) -> LabelSet:
+    """The labels every series of the control at ``position`` starts with."""
+    control = layout.controls[position]
     labels: LabelSet = (
         ("miniserver", miniserver),
         ("uuid", control.uuid_action),
@@ -125,10 +126,12 @@ def control_labels(miniserver: str, control: ControlRecord) -> LabelSet:
         ("room", control.room),
         ("category", control.category),
     )
-    if control.duplicate:
-        labels += (("duplicate", str(control.duplicate)),)
-    if control.parent_uuid is not None:
-        labels += (("parent", control.parent_uuid),)
+    duplicate = layout.duplicates.get(position)
+    if duplicate:
+        labels += (("duplicate", str(duplicate)),)
+    parent_uuid = layout.parent_uuid(control)
+    if parent_uuid is not None:
+        labels += (("parent", parent_uuid),)
     return labels
 
 
@@ -158,14 +161,13 @@ class SeriesPlan:
             return shared.setdefault(text, text)
 
         #: Per control of the layout: its rendered labels (``b""`` when not exported).
-        self.control_text: tuple[bytes, ...] = tuple(
-            labels_text(control_labels(miniserver, control)) if keep else b""
-            for control, keep in zip(controls, exported, strict=True)
-        )
         keys = [
-            control_labels(miniserver, control) if keep else ()
-            for control, keep in zip(controls, exported, strict=True)
+            control_labels(miniserver, layout, position) if keep else ()
+            for position, keep in enumerate(exported)
         ]
+        self.control_text: tuple[bytes, ...] = tuple(
+            labels_text(key) if key else b"" for key in keys
+        )
         self._build_info(keys, exported, one)
         #: Control series that ``max_series`` left out (distinct label sets).
         self.series_limited = 0
@@ -189,9 +191,10 @@ class SeriesPlan:
                 continue
             # The info series always has a parent label ("" on top-level controls).
             extra: LabelSet = (("unit", control.unit),)
-            if control.total_unit:
-                extra += (("total_unit", control.total_unit),)
-            if control.parent_uuid is None:
+            total_unit = self.layout.total_units.get(position)
+            if total_unit:
+                extra += (("total_unit", total_unit),)
+            if control.parent < 0:
                 extra = (("parent", ""), *extra)
             if (*key, *extra) in series:
                 continue
