@@ -126,7 +126,7 @@ def control_labels(miniserver: str, layout: StructureLayout, position: int) -> L
         ("room", control.room),
         ("category", control.category),
     )
-    duplicate = layout.duplicates.get(position)
+    duplicate = layout.duplicates[position]
     if duplicate:
         labels += (("duplicate", str(duplicate)),)
     parent_uuid = layout.parent_uuid(control)

@@ -87,10 +87,12 @@ class StructureLayout:
     controls: tuple[ControlRecord, ...]
     #: Meters: position -> the ``totalFormat`` unit (``kWh``) of their ``total*`` states.
     total_units: Mapping[int, str]
-    #: Controls a legend would show alike: 0 (absent) for the first control of a name in a room
-    #: (in file order), 2, 3, ... for further controls (other ``uuidAction``) of that name in
-    #: that room. A control listed twice under one ``uuidAction`` is one control.
-    duplicates: Mapping[int, int]
+    #: Per control, what tells apart controls a legend would show alike: 0 for the first control
+    #: of a name in a room (in file order), 2, 3, ... for further controls (other
+    #: ``uuidAction``) of that name in that room. A control listed twice under one
+    #: ``uuidAction`` is one control. 4 bytes a control (generated structures repeat names a
+    #: lot, so a mapping of the few would not be smaller).
+    duplicates: array[int]
     #: An array, not a tuple: 4 bytes a state instead of a slot and an int object (1.3 MB at
     #: 100k value series).
     state_control: array[int]
@@ -162,7 +164,7 @@ _LayoutColumns = tuple[
     _InfoColumns,
     tuple[_ControlColumns, ...],
     dict[int, str],
-    dict[int, int],
+    bytes,
     bytes,
     tuple[bytes, ...],
     tuple[str, ...],
@@ -180,7 +182,7 @@ def _columns(structure: Structure) -> _LayoutColumns:
     one = _Shared()
     controls: list[_ControlColumns] = []
     total_units: dict[int, str] = {}
-    duplicates: dict[int, int] = {}
+    duplicates = array("I")
     state_control = array("i")
     state_uuid: list[bytes] = []
     state_label: list[str] = []
@@ -216,8 +218,7 @@ def _columns(structure: Structure) -> _LayoutColumns:
         total_unit = _total_unit(control, temp_unit)
         if total_unit:
             total_units[position] = one(total_unit)
-        if duplicate > 1:
-            duplicates[position] = duplicate
+        duplicates.append(duplicate if duplicate > 1 else 0)
         for state in control.states:
             if state.name == DAYTIMER_STATE:
                 daytimers.append(len(state_uuid))
@@ -244,7 +245,7 @@ def _columns(structure: Structure) -> _LayoutColumns:
         cast(_InfoColumns, attrs.astuple(structure.ms_info, recurse=False)),
         tuple(controls),
         total_units,
-        duplicates,
+        duplicates.tobytes(),
         state_control.tobytes(),
         tuple(state_uuid),
         tuple(state_label),
@@ -277,8 +278,8 @@ def _from_columns(columns: _LayoutColumns) -> StructureLayout:
         ms_info=MiniserverInfo(*ms_info),
         controls=tuple(ControlRecord(*control) for control in controls),
         total_units=total_units,
-        duplicates=duplicates,
-        state_control=_int_array(state_control),
+        duplicates=_int_array("I", duplicates),
+        state_control=_int_array("i", state_control),
         state_uuid=state_uuid,
         state_label=state_label,
         units=units,
@@ -290,9 +291,10 @@ def _from_columns(columns: _LayoutColumns) -> StructureLayout:
     )
 
 
-def _int_array(native: bytes) -> array[int]:
-    """The ``array("i")`` whose native bytes are ``native`` (``marshal`` keeps no arrays)."""
-    column = array("i")
+def _int_array(typecode: str, native: bytes) -> array[int]:
+    """The array of ``typecode`` whose native bytes are ``native`` (``marshal`` keeps no
+    arrays)."""
+    column = array(typecode)
     column.frombytes(native)
     return column
 
