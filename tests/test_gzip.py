@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from collections.abc import Generator, Iterator
 from typing import TypeVar
 
@@ -26,6 +27,7 @@ from loxone_trio_exporter.exposition._negotiate import (
     pick_deflate,
     segments,
 )
+from loxone_trio_exporter.exposition._packed import PACKER, PackedBlock
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: gzip header (RFC 1952, 2.3): magic, method, flags, then MTIME in bytes 4-7.
@@ -127,3 +129,31 @@ def test_gzip_segments_compress_chunks_a_segment_per_step(
     assert b"".join(pieces) == body
     assert steps == yielded
     assert all(len(piece) >= 50_000 for piece in pieces[:-1])
+
+
+@pytest.mark.parametrize("compressor", ["isal", "zlib"])
+def test_packed_blocks_go_into_the_member_as_they_are(
+    monkeypatch: pytest.MonkeyPatch, compressor: str
+) -> None:
+    """Blocks kept packed (``_packed``) among text chunks, in any order and repeated: one gzip
+    member whose text is the chunks' in order, whichever compressor writes the text between."""
+    if PACKER is None:
+        pytest.skip("python-isal is not installed: blocks are never packed")
+    deflate = isal_deflate() if compressor == "isal" else ZLIB_DEFLATE
+    monkeypatch.setattr(_negotiate, "DEFLATE", deflate)
+    monkeypatch.setattr(_negotiate, "GZIP_SEGMENT_BYTES", 50_000)
+    body = exposition_text(3000)
+    texts = [body[start : start + 7000] for start in range(0, len(body), 7000)]
+    packed = [PACKER.pack(text) for text in texts]
+    assert all(len(block) * 3 < len(text) for block, text in zip(packed, texts, strict=True))
+    chunks = [b"# HELP loxone_control_value help\n", *packed[:5], texts[5], texts[6]]
+    chunks += [packed[2], packed[2], b"", texts[0], *packed[7:], b"# EOF\n"]
+    expected = b"".join(
+        PACKER.unpack(chunk) if isinstance(chunk, PackedBlock) else chunk for chunk in chunks
+    )
+    compressed, yielded = _finish(gzip_segments(chunks))
+    assert compressed[:2] == GZIP_MAGIC
+    assert compressed[MTIME] == bytes(4)
+    assert gzip.decompress(compressed) == expected
+    assert zlib.decompress(compressed, 31) == expected  # one member: nothing left over
+    assert 1 <= yielded <= len(expected) // 50_000  # a step per 50,000 bytes of text at most

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import itertools
 from array import array
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from typing import TypeVar
 
 import pytest
 from hypothesis import given
@@ -18,10 +21,13 @@ from loxone_trio_exporter.exposition import (
     SeriesParts,
     Snapshot,
     escape_label_value,
+    gzip_segments,
 )
+from loxone_trio_exporter.exposition._packed import PACKER
 from loxone_trio_exporter.exposition._part_lines import PART_BLOCK
 
 NAN = float("nan")
+T = TypeVar("T")
 
 
 def labels(miniserver: str, index: int) -> LabelSet:
@@ -198,3 +204,55 @@ def test_a_long_lived_renderer_writes_parts_as_a_new_one_writes_them(
     for parts in sequence:
         snapshot = (values_family(*parts),)
         assert renderer.render(snapshot, fmt) == fresh(merged(snapshot), fmt)
+
+
+def finish(steps: Generator[None, None, T]) -> T:
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def gzip_answer(renderer: Renderer, snapshot: Snapshot, fmt: Format = Format.TEXT) -> bytes:
+    """What ``/metrics`` answers a scraper that asks for gzip, decompressed."""
+    pieces = finish(renderer.render_steps(snapshot, fmt, joined=False, packed=True))
+    assert isinstance(pieces, list)
+    return gzip.decompress(finish(gzip_segments(pieces)))
+
+
+needs_packing = pytest.mark.skipif(PACKER is None, reason="python-isal is not installed")
+
+
+@needs_packing
+@given(part_sequences(), st.sampled_from(Format), st.lists(st.booleans(), min_size=1))
+def test_blocks_kept_packed_by_gzip_answers_show_what_a_new_renderer_writes(
+    sequence: list[list[DictPart]], fmt: Format, gzipped: list[bool]
+) -> None:
+    """Gzip and plain answers in any order: packed blocks are inflated for a plain answer,
+    text blocks packed for a gzip one, and both show what a new renderer writes."""
+    renderer = Renderer()
+    for parts, packed in zip(sequence, itertools.cycle(gzipped)):
+        snapshot = (values_family(*parts),)
+        if packed:
+            assert gzip_answer(renderer, snapshot, fmt) == fresh(merged(snapshot), fmt)
+        else:
+            assert renderer.render(snapshot, fmt) == fresh(merged(snapshot), fmt)
+
+
+@needs_packing
+def test_a_gzip_answer_keeps_the_blocks_packed_and_smaller() -> None:
+    renderer = Renderer()
+    snapshot = (values_family(part("home", 20 * PART_BLOCK), part("office", 300)),)
+    text = renderer.render(snapshot)
+    kept_as_text = renderer.statistics().kept_bytes
+    assert kept_as_text >= len(text) - 200  # the lines, less the family's header
+
+    assert gzip_answer(renderer, snapshot) == text
+    assert renderer.statistics().kept_bytes * 3 < kept_as_text
+    assert renderer.render(snapshot) == text  # a plain answer after: inflated, kept packed
+    assert renderer.statistics().kept_bytes * 3 < kept_as_text
+
+    changed = (values_family(part("home", 20 * PART_BLOCK, value=2.0), part("office", 300)),)
+    assert renderer.render(changed) == fresh(merged(changed))
+    assert renderer.statistics().kept_bytes > kept_as_text // 2  # written anew: text again

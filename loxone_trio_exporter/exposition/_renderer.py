@@ -54,6 +54,8 @@ class RendererStatistics:
 
     cached_families: int
     cached_series: int
+    #: bytes of the sample lines kept (blocks kept packed count as packed).
+    kept_bytes: int
     #: sample lines the last render wrote anew: new series and changed values (a family where
     #: more than a quarter of the values changed is written anew as a whole).
     lines_formatted: int
@@ -111,6 +113,12 @@ class Renderer:
                 for parts in self._families.values()
                 for lines in parts
             ),
+            kept_bytes=sum(
+                len(block)
+                for parts in self._families.values()
+                for lines in parts
+                for block in lines.blocks
+            ),
             lines_formatted=self._lines_formatted,
         )
 
@@ -125,22 +133,43 @@ class Renderer:
 
     @overload
     def render_steps(
-        self, snapshot: Iterable[MetricFamily], fmt: Format = ..., *, joined: Literal[True] = ...
+        self,
+        snapshot: Iterable[MetricFamily],
+        fmt: Format = ...,
+        *,
+        joined: Literal[True] = ...,
+        packed: Literal[False] = ...,
     ) -> Generator[None, None, bytes]: ...
 
     @overload
     def render_steps(
-        self, snapshot: Iterable[MetricFamily], fmt: Format = ..., *, joined: bool
+        self,
+        snapshot: Iterable[MetricFamily],
+        fmt: Format = ...,
+        *,
+        joined: bool,
+        packed: bool = ...,
     ) -> Generator[None, None, bytes | list[bytes]]: ...
 
     def render_steps(
-        self, snapshot: Iterable[MetricFamily], fmt: Format = Format.TEXT, *, joined: bool = True
+        self,
+        snapshot: Iterable[MetricFamily],
+        fmt: Format = Format.TEXT,
+        *,
+        joined: bool = True,
+        packed: bool = False,
     ) -> Generator[None, None, bytes | list[bytes]]:
         """``render`` in steps: yields between parts of a family (a caller on an event loop
         lets other tasks run there), returns the exposition, or with ``joined=False`` its
         pieces in order (to compress them without joining them first). Run one to its end
         before the next starts; ``snapshot`` must not change meanwhile (a published one
-        never does)."""
+        never does).
+
+        ``packed`` (with ``joined=False``, for ``gzip_segments``): the blocks of the parts are
+        kept packed from now on and come as ``PackedBlock`` pieces (see ``_packed``); without
+        it every piece is text."""
+        if packed and joined:
+            raise ValueError("packed pieces are for gzip_segments, not to be joined")
         chunks: list[bytes] = []
         families = self._families
         old_headers = self._headers
@@ -157,7 +186,7 @@ class Renderer:
             headers[key] = header
             chunks.append(header)
             if isinstance(family.series, SeriesParts):
-                formatted += yield from self._render_parts(name, family.series, chunks)
+                formatted += yield from self._render_parts(name, family.series, chunks, packed)
             else:
                 formatted += self._render_family(name, family.series, chunks)
 
@@ -175,10 +204,11 @@ class Renderer:
         return b"".join(chunks) if joined else chunks
 
     def _render_parts(
-        self, name: str, series: SeriesParts, chunks: list[bytes]
+        self, name: str, series: SeriesParts, chunks: list[bytes], packed: bool
     ) -> Generator[None, None, int]:
-        """Append the lines of every part of ``series``, yielding after each; return how many
-        lines had to be written anew. Parts are matched to the previous render's by position."""
+        """Append the lines of every part of ``series`` (``packed``: as kept packed), yielding
+        after each; return how many lines had to be written anew. Parts are matched to the
+        previous render's by position."""
         previous = self._families.get(name, [])
         current: list[_Lines | PartLines] = []
         head = f"{name}{{".encode()
@@ -195,7 +225,11 @@ class Renderer:
             )
             formatted += count
             current.append(lines)
-            chunks += lines.blocks
+            if packed:
+                yield from lines.pack()
+                chunks += lines.blocks
+            else:
+                chunks += lines.text_blocks()
             yield
         self._families[name] = current
         return formatted

@@ -137,7 +137,10 @@ class ExporterWebSource:
             *process_families(self._process),
         )
         gzipped = wants_gzip(accept_encoding)
-        steps = self._renderer.render_steps(families, fmt, joined=joined and not gzipped)
+        # Prometheus asks for gzip: what a gzip answer shows is kept packed (``_packed``).
+        steps = self._renderer.render_steps(
+            families, fmt, joined=joined and not gzipped, packed=gzipped
+        )
         while True:
             try:
                 next(steps)
