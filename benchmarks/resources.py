@@ -14,6 +14,7 @@ from the same simulator in the same window. The budget is the ratio (design sect
 
 from __future__ import annotations
 
+import gzip
 import statistics
 import time
 
@@ -81,8 +82,8 @@ def _memory_at(settings: Settings, size: int, baseline: float) -> list[Figure]:
         for run in range(settings.runs):
             with Exporter(settings.workdir, names, name=f"memory-{size}-{run}") as exporter:
                 exporter.wait_ready(timeout=300)
-                for _ in range(3):
-                    body = exporter.scrape()
+                for _ in range(3):  # as Prometheus scrapes (design 4): with gzip
+                    body = gzip.decompress(exporter.scrape_gzip())
                 time.sleep(settings.settle_seconds)
                 rss.append(exporter.rss())
                 peak.append(peak_rss_bytes(exporter.pid))

@@ -60,7 +60,7 @@ def run(settings: Settings) -> list[Figure]:
                 renders, scrapes = [], []
                 for _ in range(SCRAPES):
                     started = time.monotonic()
-                    body = exporter.scrape()
+                    body = gzip.decompress(exporter.scrape_gzip())  # as Prometheus
                     scrapes.append((time.monotonic() - started) * 1000.0)
                     # Each answer reports how long the previous one took to render.
                     renders.append(
