@@ -27,7 +27,7 @@ from loxone_trio_exporter.exposition._negotiate import (
     pick_deflate,
     segments,
 )
-from loxone_trio_exporter.exposition._packed import PACKER, PackedBlock
+from loxone_trio_exporter.exposition._packed import PACKER, is_packed
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: gzip header (RFC 1952, 2.3): magic, method, flags, then MTIME in bytes 4-7.
@@ -148,9 +148,7 @@ def test_packed_blocks_go_into_the_member_as_they_are(
     assert all(len(block) * 3 < len(text) for block, text in zip(packed, texts, strict=True))
     chunks = [b"# HELP loxone_control_value help\n", *packed[:5], texts[5], texts[6]]
     chunks += [packed[2], packed[2], b"", texts[0], *packed[7:], b"# EOF\n"]
-    expected = b"".join(
-        PACKER.unpack(chunk) if isinstance(chunk, PackedBlock) else chunk for chunk in chunks
-    )
+    expected = b"".join(PACKER.unpack(chunk) if is_packed(chunk) else chunk for chunk in chunks)
     compressed, yielded = _finish(gzip_segments(chunks))
     assert compressed[:2] == GZIP_MAGIC
     assert compressed[MTIME] == bytes(4)

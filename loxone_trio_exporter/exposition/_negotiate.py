@@ -13,7 +13,7 @@ from typing import Protocol
 
 import attrs
 
-from ._packed import PACKER, PackedBlock
+from ._packed import PACKER, is_packed, packed_crc_and_length, packed_segment
 from ._text import Format
 
 _OPENMETRICS = "application/openmetrics-text"
@@ -185,8 +185,8 @@ def gzip_segments(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> Generator
     each ``GZIP_SEGMENT_BYTES`` of text, returns the member. The text is never joined whole (at
     100 Miniservers that join alone would be a 100 MB copy in one step).
 
-    A ``PackedBlock`` among the chunks goes in as the deflate segment it already is (see
-    ``_packed``); the text between packed blocks is compressed, each run ended with a full
+    A packed block among the chunks (``_packed.is_packed``) goes in as the deflate segment it
+    already is; the text between packed blocks is compressed, each run ended with a full
     flush so that it refers to nothing outside itself either. The member ends with an empty
     final block and a trailer whose CRC-32 combines the runs' and the blocks' CRCs.
     """
@@ -194,14 +194,14 @@ def gzip_segments(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> Generator
     compressor = deflate.compressobj(min(level, deflate.best_level), zlib.DEFLATED, _RAW_DEFLATE)
     crc32 = deflate.crc32
     combine = None if PACKER is None else PACKER.crc32_combine
-    compressed: list[bytes | memoryview] = [_GZIP_HEADER]
+    compressed: list[bytes] = [_GZIP_HEADER]
     crc = length = 0
     pending: list[bytes] = []
     pending_length = 0  # of ``pending``
     flushed = True  # nothing compressed since the last full flush
     step = 0  # text since the last yield
     for chunk in chunks:
-        if type(chunk) is PackedBlock:
+        if is_packed(chunk):
             if pending or not flushed:
                 text = b"".join(pending)
                 crc = crc32(text, crc)
@@ -210,10 +210,10 @@ def gzip_segments(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> Generator
                 pending_length = 0
                 flushed = True
             assert combine is not None  # a packed block exists only where ISA-L does
-            block_crc, block_length = chunk.crc_and_length
+            block_crc, block_length = packed_crc_and_length(chunk)
             crc = combine(crc, block_crc, block_length)
             length += block_length
-            compressed.append(chunk.segment)
+            compressed.append(packed_segment(chunk))
             step += block_length
         else:
             pending.append(chunk)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 
 from ._model import LinesPart
-from ._packed import PACKER, PackedBlock
+from ._packed import PACKER, is_packed
 
 #: Series per block: a changed value costs one block written again (labels joined anew), an
 #: unchanged block one comparison of two slices. Measured on 10k value series (render
@@ -40,7 +40,7 @@ class PartLines:
         self.source = source
         self.lineage = source.lineage
         self.values = source.values
-        #: Each block's text, or that text as a ``PackedBlock``.
+        #: Each block's text, or that text packed (``_packed.is_packed``).
         self.blocks = blocks
         #: Whether any block may be packed.
         self.packed = packed
@@ -51,7 +51,7 @@ class PartLines:
             return self.blocks
         assert PACKER is not None  # a block is packed only where ISA-L is
         unpack = PACKER.unpack
-        return [unpack(block) if type(block) is PackedBlock else block for block in self.blocks]
+        return [unpack(block) if is_packed(block) else block for block in self.blocks]
 
     def pack(self) -> Generator[None, None, None]:
         """Keep every block packed (nothing where python-isal is missing); yields after each
@@ -63,7 +63,7 @@ class PartLines:
         pack = PACKER.pack
         done = 0
         for index, block in enumerate(blocks):
-            if type(block) is not PackedBlock:
+            if not is_packed(block):
                 blocks[index] = pack(block)
                 done += 1
                 if done % PACK_STEP == 0:
@@ -76,15 +76,22 @@ def render_part(
     previous: PartLines | None,
     memo: dict[float, bytes],
     format_new: Callable[[float], bytes],
+    *,
+    pack: Callable[[bytes], bytes] | None = None,
 ) -> tuple[PartLines, int]:
     """The lines of ``part``, from ``previous``'s where they can be; and how many series had
-    their block written anew. Value texts come from ``memo``, else from ``format_new``."""
+    their block written anew. Value texts come from ``memo``, else from ``format_new``.
+
+    With ``pack`` a block written anew is kept packed at once: its text is freed before the
+    next block is written, so a cold render of 100 MB of lines never holds more than a block
+    of them (and leaves no 100 MB of freed heap behind for ``malloc_trim`` to give back in one
+    long step)."""
     if previous is not None and previous.source is part:
         return previous, 0
     values = part.values
     old_values = b""
     old_blocks: list[bytes] = []
-    packed = False  # whether a block kept from ``previous`` may be packed
+    packed = pack is not None  # whether a block may be packed
     if (
         previous is not None
         and part.lineage is not None
@@ -93,7 +100,7 @@ def render_part(
     ):
         old_values = previous.values
         old_blocks = previous.blocks
-        packed = previous.packed
+        packed = packed or previous.packed
     # A partial last block may have grown: kept only when no series were appended.
     kept = len(old_blocks) if len(values) == len(old_values) else len(old_values) // _BLOCK_BYTES
     count = len(values) // 8
@@ -115,6 +122,7 @@ def render_part(
             shown = convert(start, stop, shown)
         # A value text is never empty: ``or`` formats exactly the values the memo lacks.
         texts = [known(value) or format_new(value) for value in shown]
-        blocks.append(part.lines(head, start, stop, texts))
+        text = part.lines(head, start, stop, texts)
+        blocks.append(text if pack is None else pack(text))
         written += stop - start
     return PartLines(part, blocks, packed=packed), written

@@ -32,6 +32,7 @@ from typing import Literal, overload
 import attrs
 
 from ._model import LabelSet, MetricFamily, SeriesParts
+from ._packed import PACKER
 from ._part_lines import PartLines, render_part
 from ._text import EOF_LINE, Format, family_header, format_value, series_prefix
 
@@ -166,8 +167,8 @@ class Renderer:
         never does).
 
         ``packed`` (with ``joined=False``, for ``gzip_segments``): the blocks of the parts are
-        kept packed from now on and come as ``PackedBlock`` pieces (see ``_packed``); without
-        it every piece is text."""
+        kept packed from now on and come as packed pieces (``_packed.is_packed``); without it
+        every piece is text."""
         if packed and joined:
             raise ValueError("packed pieces are for gzip_segments, not to be joined")
         chunks: list[bytes] = []
@@ -213,6 +214,7 @@ class Renderer:
         current: list[_Lines | PartLines] = []
         head = f"{name}{{".encode()
         formatted = 0
+        pack = PACKER.pack if packed and PACKER is not None else None
         self._families.pop(name, None)  # half-updated while this runs: forgotten on an error
         for index, part in enumerate(series.parts):
             old = previous[index] if index < len(previous) else None
@@ -222,6 +224,7 @@ class Renderer:
                 old if isinstance(old, PartLines) else None,
                 self._value_text,
                 self._format,
+                pack=pack,
             )
             formatted += count
             current.append(lines)
