@@ -1,7 +1,8 @@
 """Memory and idle CPU scenarios: the exporter process as the operating system sees it.
 
 Memory: the exporter's resident set (``VmRSS``) once every Miniserver streams and ``/metrics``
-has been scraped three times (the renderer's caches are full), a new exporter process per run.
+has been scraped three times with gzip, as Prometheus scrapes (the renderer's caches are full,
+and what a gzip answer showed is kept packed), a new exporter process per run.
 The baseline is an exporter whose one Miniserver does not answer: Python and the imported
 libraries, no series. Larger sizes are split over Miniservers of 10k value series each (see
 ``_pipeline.SERIES_PER_MINISERVER``).

@@ -5,7 +5,8 @@ with a config of 100 ``[[miniserver]]`` tables and measures the time from the pr
 until ``/-/ready`` answers 200 (every session authenticated, its structure loaded and its tables
 streaming), the CPU time that took, the render time the exporter reports for the following
 scrapes (``loxone_exporter_render_duration_seconds``: snapshot, process metrics, rendering), a
-whole scrape as a client sees it, and the resident memory. Design 5 sets no budget here;
+whole scrape as a client sees it (with gzip, as Prometheus asks, inflated by the client), and
+the resident memory (which depends on it: the renderer keeps what a gzip answer showed packed). Design 5 sets no budget here;
 design 4 bounds the longest event-loop step during those scrapes, measured in process
 (``loop_lag.py``).
 """
