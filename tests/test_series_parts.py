@@ -256,3 +256,22 @@ def test_a_gzip_answer_keeps_the_blocks_packed_and_smaller() -> None:
     changed = (values_family(part("home", 20 * PART_BLOCK, value=2.0), part("office", 300)),)
     assert renderer.render(changed) == fresh(merged(changed))
     assert renderer.statistics().kept_bytes > kept_as_text // 2  # written anew: text again
+
+
+def test_without_python_isal_the_blocks_stay_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where python-isal is missing (no ``crc32_combine``), gzip answers compress the text as
+    it comes and the renderer keeps it as text."""
+    from loxone_trio_exporter.exposition import _negotiate, _part_lines, _renderer  # noqa: PLC0415
+
+    for module in (_negotiate, _part_lines, _renderer):
+        monkeypatch.setattr(module, "PACKER", None)
+    monkeypatch.setattr(_negotiate, "DEFLATE", _negotiate.ZLIB_DEFLATE)
+    renderer = Renderer()
+    snapshot = (values_family(part("home", 20 * PART_BLOCK), part("office", 300)),)
+    text = fresh(merged(snapshot))
+    assert gzip_answer(renderer, snapshot) == text
+    kept = renderer.statistics().kept_bytes
+    assert kept >= len(text) - 200  # the lines, less the family's header: text
+    changed = (values_family(part("home", 20 * PART_BLOCK, value=2.0), part("office", 300)),)
+    assert gzip_answer(renderer, changed) == fresh(merged(changed))
+    assert renderer.render(changed) == fresh(merged(changed))
