@@ -6,9 +6,9 @@ until ``/-/ready`` answers 200 (every session authenticated, its structure loade
 streaming), the CPU time that took, the render time the exporter reports for the following
 scrapes (``loxone_exporter_render_duration_seconds``: snapshot, process metrics, rendering), a
 whole scrape as a client sees it (with gzip, as Prometheus asks, inflated by the client), and
-the resident memory (which depends on it: the renderer keeps what a gzip answer showed packed). Design 5 sets no budget here;
-design 4 bounds the longest event-loop step during those scrapes, measured in process
-(``loop_lag.py``).
+the resident memory (which depends on it: the renderer keeps what a gzip answer showed
+packed). Design 5 sets no budget here; design 4 bounds the longest event-loop step during
+those scrapes, measured in process (``loop_lag.py``).
 """
 
 from __future__ import annotations
