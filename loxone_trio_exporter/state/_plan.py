@@ -32,7 +32,7 @@ from __future__ import annotations
 import fnmatch
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -338,7 +338,7 @@ class SeriesPlan:
         del self.feeds  # only needed while building
 
 
-def _exported(controls: tuple[ControlRecord, ...], export_filter: ExportFilter) -> list[bool]:
+def _exported(controls: Sequence[ControlRecord], export_filter: ExportFilter) -> list[bool]:
     """Per control: exported? An excluded control takes its subcontrols along."""
     exported: list[bool] = []
     for control in controls:

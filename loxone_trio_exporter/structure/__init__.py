@@ -7,7 +7,13 @@ the event path uses, raw 16-byte state UUID -> every owner. Pure and synchronous
 
 from ..errors import StructureError
 from ._index import OwnerKind, StateIndex, StateOwnership, build_state_index
-from ._layout import ControlRecord, StructureLayout, build_layout, layout_structure
+from ._layout import (
+    ControlRecord,
+    ControlRecords,
+    StructureLayout,
+    build_layout,
+    layout_structure,
+)
 from ._load import load_structure, structure_from_dict
 from ._model import (
     Category,
@@ -25,6 +31,7 @@ __all__ = [
     "Category",
     "Control",
     "ControlRecord",
+    "ControlRecords",
     "ControlState",
     "MiniserverInfo",
     "OwnerKind",
