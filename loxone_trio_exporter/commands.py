@@ -203,7 +203,11 @@ def _leaves(exc: BaseException, kind: type[_E]) -> list[_E]:
 async def _serve(
     config: Config, *, source: ConfigSource | None = None, on_started: Any = None
 ) -> None:
-    from .runtime import limit_malloc_arenas, return_large_blocks_at_once  # noqa: PLC0415
+    from .runtime import (  # noqa: PLC0415
+        freeze_startup_objects,
+        limit_malloc_arenas,
+        return_large_blocks_at_once,
+    )
     from .supervisor import run_exporter  # noqa: PLC0415 - the parser alone needs none of it
 
     # Process-wide, so set by the command that owns the process: a 15 MiB message from a
@@ -219,6 +223,8 @@ async def _serve(
             partial(run_exporter, config, shutdown, source=source, setup_logging=setup_logging)
         )
         signals.reload = handle.reload
+        # Every module ``run`` needs is imported now: keep them out of later full collections.
+        freeze_startup_objects()
         if on_started is not None:
             on_started(handle)
         await shutdown.wait()

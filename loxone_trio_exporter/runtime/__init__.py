@@ -9,7 +9,7 @@ from ._endings import SessionEnded
 from ._facts import BuildInfo
 from ._families import otlp_exports_family
 from ._identity import installation_uuid
-from ._memory import limit_malloc_arenas, return_large_blocks_at_once
+from ._memory import freeze_startup_objects, limit_malloc_arenas, return_large_blocks_at_once
 from ._messages import Message
 from ._owner import StateOwner
 from ._reload import (
@@ -41,6 +41,7 @@ __all__ = [
     "StateOwner",
     "Timeouts",
     "TokenStore",
+    "freeze_startup_objects",
     "installation_uuid",
     "limit_malloc_arenas",
     "otlp_exports_family",

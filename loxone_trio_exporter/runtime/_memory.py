@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 from collections.abc import Callable
 
 import trio
@@ -74,6 +75,22 @@ def return_large_blocks_at_once(threshold: int = LARGE_BLOCK_BYTES) -> bool:
     bodies of a MiB and more.
     """
     return _MALLOPT is not None and _MALLOPT(_M_MMAP_THRESHOLD, threshold) == 1
+
+
+def freeze_startup_objects() -> None:
+    """Keep the objects that exist once the exporter serves out of every later collection.
+
+    A full collection of the cyclic garbage collector walks every object it tracks, in one
+    step of the event loop. Serving 100 Miniservers of 1k controls, the process tracked about
+    96k objects and a full collection took 50-64 ms on the benchmark VM (design 4: no step over
+    50 ms); most of them were made by importing the stack (functions, classes and module dicts
+    of trio, Quart, Hypercorn, cryptography) and live as long as the process. ``gc.freeze``
+    moves what exists now into a generation that no collection walks; what is made later is
+    collected as before. Garbage cycles that exist at this moment would be kept for good, so
+    they are collected first (once, at start).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class TrimWhenQuiet:
