@@ -19,13 +19,13 @@ import trio
 
 from loxone_trio_exporter.config import ExportConfig
 from loxone_trio_exporter.protocol import MessageIdentifier, MessageReader, frame_binary_message
+from loxone_trio_exporter.runtime import freeze_startup_objects
 from loxone_trio_exporter.runtime._messages import (
     ConnectionState,
     StatusChanged,
     StructureReady,
     TablesReceived,
 )
-from loxone_trio_exporter.runtime import freeze_startup_objects
 from loxone_trio_exporter.runtime._owner import BuildInfo, StateOwner
 from loxone_trio_exporter.runtime._web_source import ExporterWebSource
 from loxone_trio_exporter.simulator import SimulatedMiniserver
