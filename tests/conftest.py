@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,11 @@ def vectors() -> dict[str, Any]:
     """``../shared/fixtures/vectors.json``, parsed."""
     data: dict[str, Any] = json.loads(require_shared_fixture("vectors.json").read_text("utf-8"))
     return data
+
+
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A port that is bound but not listening: connections to it are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

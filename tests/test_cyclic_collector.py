@@ -10,13 +10,9 @@ that no later collection walks it.
 from __future__ import annotations
 
 import gc
-import json
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
-from test_import_baseline import write_config
+from test_import_baseline import report_of_run, write_config
 
 from loxone_trio_exporter.simulator import SimulatedMiniserver
 from loxone_trio_exporter.structure import ControlRecord, layout_structure
@@ -62,19 +58,10 @@ sys.exit(main(["run", sys.argv[1]]))
 """
 
 
-def test_run_keeps_what_it_imported_out_of_later_collections(tmp_path: Path) -> None:
-    with socket.socket() as refusing:  # bound, not listening: the Miniserver refuses at once
-        refusing.bind(("127.0.0.1", 0))
-        config = write_config(tmp_path, refusing.getsockname()[1])
-        result = subprocess.run(
-            [sys.executable, "-c", CHILD, str(config)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+def test_run_keeps_what_it_imported_out_of_later_collections(
+    tmp_path: Path, refusing_port: int
+) -> None:
+    report = report_of_run(CHILD, write_config(tmp_path, refusing_port))
     # The imported stack (tens of thousands of functions, classes, dicts) is frozen; what a
     # full collection still walks is what the running exporter made since.
     assert report["frozen"] > 20_000

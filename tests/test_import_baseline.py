@@ -10,14 +10,12 @@ with SIGTERM, as a service manager would.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import bcrypt
-import pytest
 
 SIMULATOR = "loxone_trio_exporter.simulator"
 WEB_CONFIG_MODULES = ("loxone_trio_exporter.web._web_config", "loxone_trio_exporter.web._auth")
@@ -62,14 +60,6 @@ sys.exit(main(["run", sys.argv[1]]))
 """
 
 
-@pytest.fixture
-def refusing_port() -> Iterator[int]:
-    """A port that is bound but not listening: connections to it are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
 def write_config(tmp_path: Path, port: int, web_config: str = "") -> Path:
     config = tmp_path / "exporter.toml"
     config.write_text(
@@ -92,17 +82,24 @@ def write_config(tmp_path: Path, port: int, web_config: str = "") -> Path:
     return config
 
 
-def imports_of_run(config: Path) -> tuple[set[str], dict[str, str]]:
-    """The modules a ``run`` process has loaded once it serves, and who imported the watched."""
+def report_of_run(child: str, config: Path, *arguments: str) -> dict[str, Any]:
+    """What ``child`` (a script that runs ``run`` with ``config``, prints a JSON report and
+    stops the process) printed, run in a fresh interpreter."""
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(config), *WATCHED],
+        [sys.executable, "-c", child, str(config), *arguments],
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def imports_of_run(config: Path) -> tuple[set[str], dict[str, str]]:
+    """The modules a ``run`` process has loaded once it serves, and who imported the watched."""
+    report = report_of_run(CHILD, config, *WATCHED)
     return set(report["modules"]), report["importers"]
 
 
