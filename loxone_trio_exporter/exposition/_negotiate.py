@@ -185,10 +185,11 @@ def gzip_segments(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> Generator
     each ``GZIP_SEGMENT_BYTES`` of text, returns the member. The text is never joined whole (at
     100 Miniservers that join alone would be a 100 MB copy in one step).
 
-    A packed block among the chunks (``_packed.is_packed``) goes in as the deflate segment it
-    already is; the text between packed blocks is compressed, each run ended with a full
-    flush so that it refers to nothing outside itself either. The member ends with an empty
-    final block and a trailer whose CRC-32 combines the runs' and the blocks' CRCs.
+    ``chunks`` are exposition text (which never starts with a NUL byte) and blocks a renderer
+    packed: a packed block (``_packed.is_packed``) goes in as the deflate segment it already
+    is; the text between packed blocks is compressed, each run ended with a full flush so that
+    it refers to nothing outside itself either. The member ends with an empty final block and
+    a trailer whose CRC-32 combines the runs' and the blocks' CRCs.
     """
     deflate = DEFLATE
     compressor = deflate.compressobj(min(level, deflate.best_level), zlib.DEFLATED, _RAW_DEFLATE)
