@@ -9,11 +9,10 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import Protocol
 
 import attrs
 
-from ._packed import PACKER, is_packed, packed_crc_and_length, packed_segment
+from ._packed import PACKER, Compressor, is_packed, packed_crc_and_length, packed_segment
 from ._text import Format
 
 _OPENMETRICS = "application/openmetrics-text"
@@ -48,12 +47,6 @@ _GZIP_TRAILER = struct.Struct("<II")
 #: Bytes of text ``gzip_segments`` compresses per step: ISA-L takes about 2 ms per 4 MB here,
 #: zlib about 10 ms (design 4: no event-loop step over 50 ms).
 GZIP_SEGMENT_BYTES = 4 * 1024 * 1024
-
-
-class Compressor(Protocol):
-    def compress(self, data: bytes, /) -> bytes: ...
-
-    def flush(self, mode: int = ..., /) -> bytes: ...
 
 
 @attrs.frozen

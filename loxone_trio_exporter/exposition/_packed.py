@@ -31,10 +31,12 @@ _TRAILER = struct.Struct("<II")  # CRC-32 and length of the block's text
 _RAW_DEFLATE = -15  # wbits: a raw deflate stream, 32 KiB window
 
 
-class _Compressor(Protocol):
+class Compressor(Protocol):
+    """What ``compressobj`` gives, in zlib and in ISA-L."""
+
     def compress(self, data: bytes, /) -> bytes: ...
 
-    def flush(self, mode: int, /) -> bytes: ...
+    def flush(self, mode: int = ..., /) -> bytes: ...
 
 
 class _Decompressor(Protocol):
@@ -73,7 +75,7 @@ class _Packer:
     def __init__(self) -> None:
         from isal import isal_zlib  # noqa: PLC0415 - optional: the import may fail
 
-        self._compressor: _Compressor = isal_zlib.compressobj(
+        self._compressor: Compressor = isal_zlib.compressobj(
             PACK_LEVEL, isal_zlib.DEFLATED, _RAW_DEFLATE
         )
         self._full_flush: int = isal_zlib.Z_FULL_FLUSH
