@@ -223,6 +223,8 @@ class SeriesPlan:
         dropped = self._state_excluder()
         limit = self.export_filter.max_series
         limited: set[tuple[LabelSet, str]] = set()
+        # Read once: each control read from the layout is a record made anew.
+        control_type = [control.type for control in layout.controls]
         for index, (position, raw, label, unit) in enumerate(
             zip(
                 layout.state_control,
@@ -234,7 +236,7 @@ class SeriesPlan:
         ):
             if not exported[position]:
                 continue
-            if dropped is not None and dropped(layout.controls[position].type, label):
+            if dropped is not None and dropped(control_type[position], label):
                 continue
             key = (keys[position], label)
             number = series.get(key)
@@ -244,7 +246,7 @@ class SeriesPlan:
                     continue
                 number = series[key] = shared_int(len(state_text))
                 self.series_control.append(position)
-                code = unit_code(layout.controls[position].type, label, unit) if typed else PLAIN
+                code = unit_code(control_type[position], label, unit) if typed else PLAIN
                 self.series_unit.append(code)
                 state_text.append(one(b"," + labels_text((("state", label),))))
             fed = self.feeds.setdefault(raw, [])
