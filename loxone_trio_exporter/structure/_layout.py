@@ -55,9 +55,9 @@ class ControlRecord(NamedTuple):
     ``parent`` is the position of the parent control in ``StructureLayout.controls`` (-1 for a
     top-level control): a filter that drops a control drops its subcontrols with it, and the
     parent's ``uuid_action`` is the ``parent`` label. ``unit`` is the unit of the control's
-    value as people read it (``°C``, a Meter's ``actualFormat``). What few controls have (a
-    Meter's total unit, a duplicate number) is kept in the layout's sparse mappings: a slot on
-    every record costs 8 bytes a control (0.8 MB at 100k value series).
+    value as people read it (``°C``, a Meter's ``actualFormat``). A Meter's total unit and a
+    duplicate number are the layout's ``total_units`` (only Meters) and ``duplicates`` (an
+    array): a field on every record cost 8 bytes a control (0.8 MB at 100k value series).
     """
 
     uuid_action: str
@@ -69,6 +69,7 @@ class ControlRecord(NamedTuple):
     parent: int
 
 
+#: A control as the layout keeps it (and ``_columns`` writes it): ``ControlRecord``'s fields.
 _ControlRow = tuple[str, str, str, str, str, str, int]
 
 
@@ -201,14 +202,12 @@ def build_layout(structure: Structure) -> StructureLayout:
     return _from_columns(_columns(structure))
 
 
-#: A control as ``_columns`` writes it: ``ControlRecord``'s fields in order.
-_ControlColumns = _ControlRow
 #: ``MiniserverInfo``'s fields in order.
 _InfoColumns = tuple[str, str, str, str, str, str, str, str, int | None, int | None]
 #: ``StructureLayout``'s fields in order, but ``ms_info`` as its fields and plain tuples.
 _LayoutColumns = tuple[
     _InfoColumns,
-    tuple[_ControlColumns, ...],
+    tuple[_ControlRow, ...],
     dict[int, str],
     bytes,
     bytes,
@@ -226,7 +225,7 @@ _LayoutColumns = tuple[
 def _columns(structure: Structure) -> _LayoutColumns:
     """What the layout keeps of ``structure``, as tuples of strings, bytes and ints only."""
     one = _Shared()
-    controls: list[_ControlColumns] = []
+    controls: list[_ControlRow] = []
     total_units: dict[int, str] = {}
     duplicates = array("I")
     state_control = array("i")
